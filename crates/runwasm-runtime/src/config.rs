@@ -1,0 +1,237 @@
+//! Reading and validating a bundle's `config.json`. Every error names the
+//! file and, where there is one, the field (`process.args`, `root.path`), so a
+//! user can fix the bundle from the message alone.
+
+use std::path::{Component, Path, PathBuf};
+
+use oci_spec::runtime::{Process, Spec};
+
+use crate::{Error, Result};
+
+/// A bundle whose config has been parsed and checked.
+pub struct Bundle {
+    /// Absolute path of the bundle directory.
+    pub path: PathBuf,
+    /// Absolute path of the root filesystem.
+    pub rootfs: PathBuf,
+    pub spec: Spec,
+}
+
+impl Bundle {
+    pub fn process(&self) -> &Process {
+        // Checked by `load`.
+        self.spec.process().as_ref().expect("validated process")
+    }
+
+    pub fn args(&self) -> &[String] {
+        self.process().args().as_deref().unwrap_or_default()
+    }
+
+    pub fn env(&self) -> &[String] {
+        self.process().env().as_deref().unwrap_or_default()
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .map(String::as_str)
+    }
+}
+
+/// Loads `BUNDLE/config.json` and checks what runwasm relies on.
+pub fn load(bundle: &Path) -> Result<Bundle> {
+    let path = absolute(bundle)?;
+    let meta = std::fs::metadata(&path).map_err(|e| Error::path("bundle", &path, e))?;
+    if !meta.is_dir() {
+        return Err(Error::Config(format!(
+            "bundle {} is not a directory",
+            path.display()
+        )));
+    }
+    let file = path.join("config.json");
+    let bytes = std::fs::read(&file).map_err(|e| Error::path("read", &file, e))?;
+    let spec = parse(&bytes).map_err(|msg| Error::Config(format!("{}: {msg}", file.display())))?;
+    let rootfs =
+        check(&spec, &path).map_err(|msg| Error::Config(format!("{}: {msg}", file.display())))?;
+    Ok(Bundle { path, rootfs, spec })
+}
+
+/// Parses config.json; a type error names its JSON path. Like runc, a
+/// process without `user` runs as uid 0, gid 0.
+pub fn parse(bytes: &[u8]) -> std::result::Result<Spec, String> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
+    if !value.is_object() {
+        return Err("invalid JSON: the top level must be an object".into());
+    }
+    if let Some(p) = value.get_mut("process").and_then(|p| p.as_object_mut()) {
+        p.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    serde_path_to_error::deserialize::<_, Spec>(value).map_err(|e| {
+        let at = e.path().to_string();
+        let inner = e.into_inner();
+        if at == "." {
+            inner.to_string()
+        } else {
+            format!("{at}: {inner}")
+        }
+    })
+}
+
+/// Checks the fields runwasm needs; returns the absolute rootfs path.
+fn check(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> {
+    let version = spec.version();
+    if !version.starts_with("1.") {
+        return Err(format!(
+            "ociVersion: {version:?} is not supported (runwasm implements 1.x)"
+        ));
+    }
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or("root: missing (the container's root filesystem is required)")?;
+    if root.path().as_os_str().is_empty() {
+        return Err("root.path: must not be empty".into());
+    }
+    let rootfs = bundle.join(root.path());
+    match std::fs::metadata(&rootfs) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(format!(
+                "root.path: {} is not a directory",
+                rootfs.display()
+            ))
+        }
+        Err(e) => return Err(format!("root.path: {}: {e}", rootfs.display())),
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or("process: missing (runwasm needs a process to run)")?;
+    let args = process.args().as_deref().unwrap_or_default();
+    if args.is_empty() || args[0].is_empty() {
+        return Err("process.args: must name the module or program to run".into());
+    }
+    if !process.cwd().is_absolute() {
+        return Err(format!(
+            "process.cwd: {:?} must be an absolute path",
+            process.cwd()
+        ));
+    }
+    for (i, kv) in process
+        .env()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if !kv.contains('=') || kv.starts_with('=') {
+            return Err(format!("process.env[{i}]: {kv:?} is not KEY=VALUE"));
+        }
+        if kv.contains('\0') {
+            return Err(format!("process.env[{i}]: contains a NUL byte"));
+        }
+    }
+    if let Some(i) = args.iter().position(|a| a.contains('\0')) {
+        return Err(format!("process.args[{i}]: contains a NUL byte"));
+    }
+    Ok(normalize(&rootfs))
+}
+
+/// An absolute form of `p` (relative to the current directory), normalized
+/// lexically, without resolving symlinks.
+pub fn absolute(p: &Path) -> Result<PathBuf> {
+    let p = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Error::io("current directory", e))?
+            .join(p)
+    };
+    Ok(normalize(&p))
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::Normal(s) => out.push(s),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle(config: &str) -> (tempfile::TempDir, Result<Bundle>) {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("rootfs")).unwrap();
+        std::fs::write(tmp.path().join("config.json"), config).unwrap();
+        let b = load(tmp.path());
+        (tmp, b)
+    }
+
+    fn err(config: &str) -> String {
+        match bundle(config).1 {
+            Ok(_) => panic!("accepted: {config}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const GOOD: &str = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},
+        "process":{"user":{"uid":0,"gid":0},"args":["/a.wasm"],"cwd":"/","env":["A=1"]}}"#;
+
+    #[test]
+    fn accepts_a_minimal_config() {
+        let (tmp, b) = bundle(GOOD);
+        let b = b.unwrap();
+        assert_eq!(b.rootfs, tmp.path().join("rootfs"));
+        assert_eq!(b.args(), ["/a.wasm"]);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(err("{not json").contains("invalid JSON"));
+        assert!(
+            err(r#"{"ociVersion":"1.0.2","process":{"args":["x"],"cwd":"/"}}"#)
+                .contains("root: missing")
+        );
+        assert!(
+            err(r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"}}"#).contains("process: missing")
+        );
+        assert!(err(
+            r#"{"ociVersion":"1.0.2","root":{"path":"nope"},"process":{"args":["x"],"cwd":"/"}}"#
+        )
+        .contains("root.path"));
+        let e = err(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":"x","cwd":"/"}}"#,
+        );
+        assert!(e.contains("process.args"), "{e}");
+        let e = err(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":[],"cwd":"/"}}"#,
+        );
+        assert!(e.contains("process.args"), "{e}");
+        let e = err(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["x"],"cwd":"rel"}}"#,
+        );
+        assert!(e.contains("process.cwd"), "{e}");
+        let e = err(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["x"],"cwd":"/","env":["NOEQ"]}}"#,
+        );
+        assert!(e.contains("process.env[0]"), "{e}");
+        let e = err(
+            r#"{"ociVersion":"2.0.0","root":{"path":"rootfs"},"process":{"args":["x"],"cwd":"/"}}"#,
+        );
+        assert!(e.contains("ociVersion"), "{e}");
+        assert!(e.contains("config.json"), "{e}");
+    }
+}

@@ -1,0 +1,188 @@
+//! `create`: validate the bundle, make the state directory, fork init, wait
+//! for it to report ready, then record the container. Any failure removes
+//! everything made so far (state directory, fifo, init).
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use crate::config::{self, Bundle};
+use crate::init::{self, InitArgs};
+use crate::state::{State, StateStore, Status, RUNTIME_MARKER};
+use crate::sync::{self, Report};
+use crate::workload::{self, Workload};
+use crate::{fifo, id, pidfile, proc, Error, Result};
+
+#[derive(Debug, Default, Clone)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: i32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+}
+
+/// A container just created; its init is a child of this process.
+pub struct Created {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+}
+
+pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
+    id::validate(&opts.id)?;
+    if opts.preserve_fds < 0 {
+        return Err(Error::other("--preserve-fds must not be negative"));
+    }
+    let bundle = config::load(&opts.bundle)?;
+    if bundle.process().terminal() == Some(true) {
+        return Err(Error::Config(format!(
+            "{}: process.terminal: pseudo-terminals are not supported yet; set \"terminal\": false",
+            bundle.path.join("config.json").display()
+        )));
+    }
+    if opts.console_socket.is_some() {
+        return Err(Error::other(
+            "--console-socket is not supported yet (process.terminal must be false)",
+        ));
+    }
+    let workload = workload::detect(&bundle)?;
+    let dir = store.create(&opts.id)?;
+    let mut guard = Cleanup {
+        dir: Some(dir.path.clone()),
+        child: None,
+    };
+    let mut state = initial_state(&bundle, &opts.id, &workload);
+    dir.save(&state)?;
+
+    let fifo_path = fifo::create(&dir.path)?;
+    let min_fd = 3 + opts.preserve_fds;
+    let fifo_fd = high_fd(fifo::open_path(&fifo_path)?, min_fd)?;
+    let pair = sync::pair(min_fd)?;
+
+    tracing::debug!("forking init for {}", opts.id);
+    // SAFETY: runwasm is single-threaded here, so the child may run any code;
+    // it ends in `_exit` and never returns into the caller's frames.
+    let pid = match unsafe { libc::fork() } {
+        -1 => return Err(Error::io("fork", std::io::Error::last_os_error())),
+        0 => {
+            drop(pair.parent);
+            init::run(InitArgs {
+                bundle: &bundle,
+                workload,
+                sync: pair.child,
+                fifo: fifo_fd,
+                preserve_fds: opts.preserve_fds,
+            })
+        }
+        pid => pid,
+    };
+    drop(pair.child);
+    drop(fifo_fd);
+    drop(workload);
+    let start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
+    let pidfd = proc::open_pidfd(pid, start_time);
+    guard.child = Some(pid);
+
+    match sync::receive(&pair.parent)? {
+        Report::Ready => {}
+        Report::Failed(msg) => return Err(Error::other(msg)),
+        Report::Died => {
+            guard.child = None;
+            return Err(Error::other(format!(
+                "container init exited during create ({})",
+                describe_exit(pid)
+            )));
+        }
+    }
+    let pidfd = pidfd.ok_or_else(|| Error::other("container init exited during create"))?;
+
+    if let Some(p) = &opts.pid_file {
+        pidfile::write(p, pid)?;
+    }
+    state.status = Status::Created;
+    state.pid = pid;
+    state.init_start_time = start_time;
+    dir.save(&state)?;
+    guard.disarm();
+    Ok(Created { pid, pidfd })
+}
+
+fn initial_state(bundle: &Bundle, id: &str, workload: &Workload) -> State {
+    State {
+        runtime: RUNTIME_MARKER.into(),
+        oci_version: crate::OCI_VERSION.into(),
+        id: id.into(),
+        status: Status::Creating,
+        pid: 0,
+        init_start_time: 0,
+        bundle: bundle.path.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::time::now_rfc3339(),
+        annotations: bundle
+            .spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        workload: workload.kind(),
+    }
+}
+
+fn high_fd(fd: OwnedFd, min: i32) -> Result<OwnedFd> {
+    if fd.as_raw_fd() >= min {
+        return Ok(fd);
+    }
+    // SAFETY: dup of a valid fd to a fresh one at or above `min`.
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    if n < 0 {
+        return Err(Error::io("dup", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fresh fd.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(n) })
+}
+
+fn describe_exit(pid: i32) -> String {
+    let mut status = 0;
+    // SAFETY: reaping our own child.
+    if unsafe { libc::waitpid(pid, &mut status, 0) } == pid {
+        if libc::WIFEXITED(status) {
+            return format!("exit status {}", libc::WEXITSTATUS(status));
+        }
+        if libc::WIFSIGNALED(status) {
+            return format!("killed by signal {}", libc::WTERMSIG(status));
+        }
+    }
+    "no status".into()
+}
+
+/// Undoes a half-done create: kills and reaps init, removes the directory.
+struct Cleanup {
+    dir: Option<PathBuf>,
+    child: Option<i32>,
+}
+
+impl Cleanup {
+    fn disarm(&mut self) {
+        self.child = None;
+        self.dir = None;
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.take() {
+            // SAFETY: signalling and reaping our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!("cleanup after failed create: remove {}: {e}", dir.display());
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! A container as the CLI sees it: its locked state directory and recorded
+//! state, the status derived from the live init process, and one file per
+//! operation (`create`, `start`, `kill`, `delete`, `run`).
+
+mod create;
+mod delete;
+mod kill;
+mod run;
+mod start;
+
+pub use create::{create, CreateOptions, Created};
+pub use delete::delete;
+pub use kill::kill;
+pub use run::{run, wait_status_code};
+pub use start::start;
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::state::{ContainerDir, State, StateStore, Status};
+use crate::{fifo, proc, Result};
+
+pub struct Container {
+    pub dir: ContainerDir,
+    pub state: State,
+}
+
+/// `state ID` output: the runtime-spec state with runc's extra fields, in
+/// runc's order.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: &'static str,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Container {
+    /// Loads and locks a container.
+    pub fn load(store: &StateStore, id: &str) -> Result<Container> {
+        let dir = store.open_container(id)?;
+        let state = dir.load()?;
+        Ok(Container { dir, state })
+    }
+
+    pub fn init_alive(&self) -> bool {
+        proc::is_alive(self.state.pid, self.state.init_start_time)
+    }
+
+    /// The status now: recorded status checked against the init process and
+    /// the exec fifo.
+    pub fn status(&self) -> Status {
+        match self.state.status {
+            // The lock is ours, so the `create` that wrote this is gone.
+            Status::Creating => Status::Stopped,
+            Status::Stopped => Status::Stopped,
+            Status::Created | Status::Running | Status::Paused => {
+                if !self.init_alive() {
+                    Status::Stopped
+                } else if fifo::path(&self.dir.path).exists() {
+                    Status::Created
+                } else {
+                    Status::Running
+                }
+            }
+        }
+    }
+
+    pub fn oci_state(&self, owner: String) -> OciState {
+        let status = self.status();
+        OciState {
+            oci_version: self.state.oci_version.clone(),
+            id: self.state.id.clone(),
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.state.pid
+            },
+            status: status.as_str(),
+            bundle: self.state.bundle.clone(),
+            rootfs: self.state.rootfs.clone(),
+            created: self.state.created.clone(),
+            owner,
+            annotations: self.state.annotations.clone(),
+        }
+    }
+}
+
+/// Every runwasm container in the root, skipping other runtimes' entries and
+/// containers deleted while we looked.
+pub fn list(store: &StateStore) -> Result<Vec<Container>> {
+    let mut out = Vec::new();
+    for id in store.ids()? {
+        if crate::id::validate(&id).is_err() {
+            continue;
+        }
+        match Container::load(store, &id) {
+            Ok(c) => out.push(c),
+            Err(e) => tracing::debug!("list: skipping {id}: {e}"),
+        }
+    }
+    Ok(out)
+}

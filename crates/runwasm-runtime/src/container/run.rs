@@ -1,0 +1,138 @@
+//! `run`: create + start, then (unless detached) wait for init, forwarding
+//! the signals runwasm receives to it, delete the container and return its
+//! exit status.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::container::{create, delete, start, CreateOptions};
+use crate::state::StateStore;
+use crate::{proc, Error, Result};
+
+/// Signals `run` passes on to the container.
+const FORWARDED: [i32; 8] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+];
+
+pub fn run(store: &StateStore, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
+    // Blocked before the fork so nothing is lost; init unblocks its copy.
+    let mask = block(&FORWARDED);
+    let result = run_blocked(store, opts, detach, keep, &mask);
+    unblock(&mask);
+    result
+}
+
+fn run_blocked(
+    store: &StateStore,
+    opts: &CreateOptions,
+    detach: bool,
+    keep: bool,
+    mask: &libc::sigset_t,
+) -> Result<i32> {
+    let created = create(store, opts)?;
+    if let Err(e) = start(store, &opts.id) {
+        let _ = delete(store, &opts.id, true);
+        return Err(e);
+    }
+    if detach {
+        return Ok(0);
+    }
+    let status = wait_forwarding(created.pid, &created.pidfd, mask)?;
+    if !keep {
+        if let Err(e) = delete(store, &opts.id, true) {
+            tracing::warn!("run: delete {}: {e}", opts.id);
+        }
+    }
+    Ok(wait_status_code(status))
+}
+
+/// The exit code a shell would report for a wait status.
+pub fn wait_status_code(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        1
+    }
+}
+
+fn block(signals: &[i32]) -> libc::sigset_t {
+    // SAFETY: building a sigset and blocking it for this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn unblock(set: &libc::sigset_t) {
+    // SAFETY: unblocking the set blocked by `block`.
+    unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, set, std::ptr::null_mut()) };
+}
+
+/// Waits for our child `pid`, forwarding blocked signals to it; returns its
+/// wait status.
+fn wait_forwarding(pid: i32, pidfd: &OwnedFd, mask: &libc::sigset_t) -> Result<i32> {
+    // SAFETY: signalfd on the blocked set; the fd is fresh and owned.
+    let sfd = unsafe { libc::signalfd(-1, mask, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if sfd < 0 {
+        return Err(Error::io("signalfd", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fresh fd.
+    let sfd = unsafe { OwnedFd::from_raw_fd(sfd) };
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: sfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds.
+        unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if fds[1].revents & libc::POLLIN != 0 {
+            // SAFETY: reading one signalfd_siginfo into a zeroed struct.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            // SAFETY: buffer of `size` bytes.
+            while unsafe {
+                libc::read(
+                    sfd.as_raw_fd(),
+                    (&mut info as *mut libc::signalfd_siginfo).cast(),
+                    size,
+                )
+            } == size as isize
+            {
+                let _ = proc::pidfd_signal(pidfd, info.ssi_signo as i32);
+            }
+        }
+        if fds[0].revents != 0 {
+            let mut status = 0;
+            // SAFETY: reaping our own child.
+            let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+            if r == pid {
+                return Ok(status);
+            }
+            return Err(Error::io(
+                "wait for container",
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+}

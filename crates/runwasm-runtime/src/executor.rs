@@ -1,0 +1,191 @@
+//! The Wasm executor, seen from the runtime: `librunwasm_wasm.so` opened with
+//! `dlopen` in a Wasm container's init process only, and driven through its C
+//! ABI (documented in `crates/runwasm-wasm/src/lib.rs`). Linking it instead
+//! would make every `runwasm` call load libwasmedge and LLVM (~19 ms).
+
+use std::ffi::{c_void, CStr};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+pub const LIBRARY_NAME: &str = "librunwasm_wasm.so";
+/// Overrides where the executor library is looked for.
+pub const LIBRARY_ENV: &str = "RUNWASM_WASM_LIB";
+const ABI_VERSION: u32 = 1;
+const ERR_CAP: usize = 1024;
+
+type AbiVersionFn = unsafe extern "C" fn() -> u32;
+type LoadFn = unsafe extern "C" fn(*const u8, usize, *mut u8, usize) -> *mut c_void;
+type InstantiateFn =
+    unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut u8, usize) -> *mut c_void;
+type RunFn = unsafe extern "C" fn(*mut c_void, *mut u8, usize) -> i32;
+
+/// The WASI view of the container given to the VM.
+#[derive(Debug, Serialize)]
+pub struct WasiConfig {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub preopens: Vec<Preopen>,
+    pub max_memory_pages: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Preopen {
+    pub guest: String,
+    pub host: String,
+}
+
+/// How a module's run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The WASI exit code.
+    Exit(i32),
+    /// A trap, with WasmEdge's description of it.
+    Trap(String),
+    /// Anything else that stopped the module from running.
+    Failed(String),
+}
+
+/// A loaded executor library.
+pub struct WasmEngine {
+    // Kept open for the life of the process: the function pointers below
+    // point into it.
+    _lib: libloading::os::unix::Library,
+    load: LoadFn,
+    instantiate: InstantiateFn,
+    run: RunFn,
+}
+
+/// A validated module, not yet instantiated.
+pub struct Loaded(*mut c_void);
+/// An instantiated module, ready to run `_start`.
+pub struct Instance(*mut c_void);
+
+impl WasmEngine {
+    /// Finds and opens the executor library: `$RUNWASM_WASM_LIB`, next to
+    /// the runwasm binary, `../lib/runwasm/` beside it, then
+    /// `/usr/local/lib/runwasm` and `/usr/lib/runwasm`.
+    pub fn open() -> Result<Self> {
+        let candidates = library_candidates();
+        let path = candidates.iter().find(|p| p.exists()).ok_or_else(|| {
+            Error::other(format!(
+                "the Wasm executor {LIBRARY_NAME} was not found (looked in {}); install it beside the runwasm binary or set {LIBRARY_ENV}",
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        Self::open_path(path)
+    }
+
+    pub fn open_path(path: &Path) -> Result<Self> {
+        let fail = |e: libloading::Error| {
+            Error::other(format!("load Wasm executor {}: {e}", path.display()))
+        };
+        // SAFETY: loading our own executor library, whose initialisers are
+        // WasmEdge's and LLVM's; RTLD_LAZY binds symbols on first use, which
+        // keeps start-up short.
+        let lib = unsafe {
+            libloading::os::unix::Library::open(
+                Some(path),
+                libloading::os::unix::RTLD_LAZY | libloading::os::unix::RTLD_LOCAL,
+            )
+        }
+        .map_err(fail)?;
+        // SAFETY: the symbols have the types of ABI version 1, checked first.
+        unsafe {
+            let version: AbiVersionFn = *lib.get(b"runwasm_wasm_abi_version\0").map_err(fail)?;
+            let found = version();
+            if found != ABI_VERSION {
+                return Err(Error::other(format!(
+                    "Wasm executor {} speaks ABI {found}, runwasm needs {ABI_VERSION}",
+                    path.display()
+                )));
+            }
+            let load: LoadFn = *lib.get(b"runwasm_wasm_load\0").map_err(fail)?;
+            let instantiate: InstantiateFn =
+                *lib.get(b"runwasm_wasm_instantiate\0").map_err(fail)?;
+            let run: RunFn = *lib.get(b"runwasm_wasm_run\0").map_err(fail)?;
+            Ok(WasmEngine {
+                _lib: lib,
+                load,
+                instantiate,
+                run,
+            })
+        }
+    }
+
+    /// Parses and validates a module.
+    pub fn load(&self, bytes: &[u8]) -> Result<Loaded> {
+        let mut err = [0u8; ERR_CAP];
+        // SAFETY: bytes/err are valid for the lengths passed.
+        let h = unsafe { (self.load)(bytes.as_ptr(), bytes.len(), err.as_mut_ptr(), ERR_CAP) };
+        if h.is_null() {
+            return Err(Error::other(message(&err)));
+        }
+        Ok(Loaded(h))
+    }
+
+    /// Sets up WASI and instantiates; unknown imports fail here.
+    pub fn instantiate(&self, loaded: Loaded, config: &WasiConfig) -> Result<Instance> {
+        let json = serde_json::to_vec(config).map_err(|e| Error::other(e.to_string()))?;
+        let mut err = [0u8; ERR_CAP];
+        // SAFETY: `loaded` came from `load` and is consumed here; buffers valid.
+        let h = unsafe {
+            (self.instantiate)(
+                loaded.0,
+                json.as_ptr(),
+                json.len(),
+                err.as_mut_ptr(),
+                ERR_CAP,
+            )
+        };
+        if h.is_null() {
+            return Err(Error::other(message(&err)));
+        }
+        Ok(Instance(h))
+    }
+
+    /// Runs `_start` to the end.
+    pub fn run(&self, instance: Instance) -> Outcome {
+        let mut err = [0u8; ERR_CAP];
+        // SAFETY: `instance` came from `instantiate` and is consumed here.
+        let rc = unsafe { (self.run)(instance.0, err.as_mut_ptr(), ERR_CAP) };
+        match rc {
+            n if n >= 0 => Outcome::Exit(n),
+            -1 => Outcome::Trap(message(&err)),
+            _ => Outcome::Failed(message(&err)),
+        }
+    }
+}
+
+fn message(buf: &[u8]) -> String {
+    let s = CStr::from_bytes_until_nul(buf)
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| String::from_utf8_lossy(buf).into_owned());
+    if s.is_empty() {
+        "unknown error in the Wasm executor".into()
+    } else {
+        s
+    }
+}
+
+fn library_candidates() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(p) = std::env::var_os(LIBRARY_ENV) {
+        v.push(PathBuf::from(p));
+    }
+    if let Ok(exe) = std::fs::read_link("/proc/self/exe") {
+        if let Some(dir) = exe.parent() {
+            v.push(dir.join(LIBRARY_NAME));
+            v.push(dir.join("../lib/runwasm").join(LIBRARY_NAME));
+        }
+    }
+    v.push(Path::new("/usr/local/lib/runwasm").join(LIBRARY_NAME));
+    v.push(Path::new("/usr/lib/runwasm").join(LIBRARY_NAME));
+    v
+}

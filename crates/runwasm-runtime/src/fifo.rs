@@ -1,0 +1,111 @@
+//! `ROOT/ID/exec.fifo`: init blocks opening it for writing until `start`
+//! opens it for reading, as in runc. Its existence is what tells `created`
+//! from `running`.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::IoContext;
+use crate::{Error, Result};
+
+pub const FIFO_NAME: &str = "exec.fifo";
+
+pub fn path(container_dir: &Path) -> PathBuf {
+    container_dir.join(FIFO_NAME)
+}
+
+pub fn create(container_dir: &Path) -> Result<PathBuf> {
+    let p = path(container_dir);
+    nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .context(|| format!("create {}", p.display()))?;
+    Ok(p)
+}
+
+/// Opens the fifo `O_PATH` (no blocking) so init can later reopen it for
+/// writing through `/proc/self/fd`, wherever its root is by then.
+pub fn open_path(p: &Path) -> Result<OwnedFd> {
+    let c = CString::new(p.as_os_str().as_bytes()).map_err(|e| Error::other(e.to_string()))?;
+    // SAFETY: valid C string; fd checked and owned.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::path("open", p, std::io::Error::last_os_error()));
+    }
+    // SAFETY: fresh fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// In init: blocks until `start` opens the fifo, then writes one byte.
+/// Async-signal-safe apart from the error value.
+pub fn wait_for_start(path_fd: &OwnedFd) -> std::io::Result<()> {
+    let proc_path = format!("/proc/self/fd/{}\0", path_fd.as_raw_fd());
+    let fd = loop {
+        // SAFETY: NUL-terminated path.
+        let fd = unsafe { libc::open(proc_path.as_ptr().cast(), libc::O_WRONLY | libc::O_CLOEXEC) };
+        if fd >= 0 {
+            break fd;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    };
+    // SAFETY: fd is ours.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: writes one byte from a static buffer.
+    let n = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+    if n != 1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// In `start`: opens the fifo for reading and takes init's byte, giving up
+/// if init dies first (`alive` is polled between waits).
+pub fn release(p: &Path, mut alive: impl FnMut() -> bool) -> Result<()> {
+    let c = CString::new(p.as_os_str().as_bytes()).map_err(|e| Error::other(e.to_string()))?;
+    // SAFETY: valid C string; O_NONBLOCK so the open does not wait for init.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(Error::path("open", p, std::io::Error::last_os_error()));
+    }
+    // SAFETY: fresh fd.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let step = Duration::from_millis(50);
+    loop {
+        let mut byte = 0u8;
+        // SAFETY: reads one byte into a stack buffer.
+        let n = unsafe { libc::read(fd.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) };
+        if n == 1 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if n < 0
+            && e.kind() != std::io::ErrorKind::WouldBlock
+            && e.kind() != std::io::ErrorKind::Interrupted
+        {
+            return Err(Error::path("read", p, e));
+        }
+        if !alive() {
+            return Err(Error::other("container init exited before it could start"));
+        }
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd. A fifo with no writer yet may report
+        // POLLHUP at once, so poll is only a bounded nap here.
+        unsafe { libc::poll(&mut pfd, 1, step.as_millis() as i32) };
+        if pfd.revents & libc::POLLHUP != 0 && pfd.revents & libc::POLLIN == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}

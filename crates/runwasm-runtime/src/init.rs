@@ -1,0 +1,291 @@
+//! The container's init process, from the moment `create` forks it. It
+//! prepares the workload (for Wasm: opens the executor library, loads,
+//! validates and instantiates the module, so a bad module fails `create`),
+//! reports to `create` over the sync socket, blocks on `exec.fifo` until
+//! `start`, then runs the workload and exits with its status.
+//!
+//! Runs in a fresh fork of a single-threaded process. It never returns: every
+//! path ends in `_exit`, so no destructor or atexit handler of the parent runs
+//! twice.
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use crate::config::Bundle;
+use crate::executor::{Instance, Outcome, WasiConfig, WasmEngine};
+use crate::workload::{WasmModule, Workload};
+use crate::{fifo, logging, sync, Error, Result};
+
+/// Exit status of a container whose module trapped (128 + SIGABRT, as other
+/// Wasm runtimes use).
+pub const EXIT_TRAP: i32 = 134;
+/// Exit status when the module could not be run after `start`.
+pub const EXIT_CANNOT_RUN: i32 = 126;
+/// Signals that end the workload with status 128+n (PID 1 of a pid
+/// namespace would otherwise ignore them).
+pub const EXIT_SIGNALS: [i32; 6] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+pub(crate) struct InitArgs<'a> {
+    pub bundle: &'a Bundle,
+    pub workload: Workload,
+    pub sync: OwnedFd,
+    pub fifo: OwnedFd,
+    pub preserve_fds: i32,
+}
+
+enum Prepared {
+    Wasm(WasmEngine, Instance),
+    Native {
+        program: CString,
+        argv: Vec<CString>,
+        envp: Vec<CString>,
+    },
+}
+
+/// The init process's whole life.
+pub(crate) fn run(args: InitArgs<'_>) -> ! {
+    logging::disable();
+    reset_signals();
+    close_fds(
+        args.preserve_fds,
+        &[args.sync.as_raw_fd(), args.fifo.as_raw_fd()],
+    );
+
+    let prepared = match prepare(args.bundle, args.workload) {
+        Ok(p) => p,
+        Err(e) => {
+            sync::send_error(&args.sync, &e.to_string());
+            exit(1);
+        }
+    };
+    sync::send_ready(&args.sync);
+    drop(args.sync);
+
+    if let Err(e) = fifo::wait_for_start(&args.fifo) {
+        let _ = writeln!(std::io::stderr(), "runwasm: wait for start: {e}");
+        exit(1);
+    }
+    drop(args.fifo);
+
+    match prepared {
+        Prepared::Wasm(engine, instance) => match engine.run(instance) {
+            Outcome::Exit(code) => exit(code),
+            Outcome::Trap(msg) => {
+                let _ = writeln!(std::io::stderr(), "runwasm: wasm trap: {msg}");
+                exit(EXIT_TRAP)
+            }
+            Outcome::Failed(msg) => {
+                let _ = writeln!(std::io::stderr(), "runwasm: cannot run module: {msg}");
+                exit(EXIT_CANNOT_RUN)
+            }
+        },
+        Prepared::Native {
+            program,
+            argv,
+            envp,
+        } => {
+            if let Err(msg) = enter_rootfs(args.bundle) {
+                let _ = writeln!(std::io::stderr(), "runwasm: {msg}");
+                exit(EXIT_CANNOT_RUN);
+            }
+            exec_native(&program, &argv, &envp)
+        }
+    }
+}
+
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit ends the process without running the parent's atexit
+    // handlers or destructors, which belong to the `create` process.
+    unsafe { libc::_exit(code) }
+}
+
+extern "C" fn exit_on_signal(sig: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(128 + sig) }
+}
+
+/// Empties the signal mask (`run` blocks signals to forward them) and makes
+/// the exit signals end the process with 128+n, even in a tight Wasm loop.
+fn reset_signals() {
+    // SAFETY: plain sigaction/sigprocmask calls with initialised structs.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        for sig in EXIT_SIGNALS {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = exit_on_signal as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Closes every fd but 0-2, the `--preserve-fds` ones (3..3+n) and `keep`,
+/// so nothing the caller leaked (the shim's fd 3) reaches the workload.
+fn close_fds(preserve: i32, keep: &[i32]) {
+    let mut keep: Vec<u32> = keep.iter().map(|&k| k as u32).collect();
+    keep.sort_unstable();
+    let mut from = 3 + preserve.max(0) as u32;
+    for k in keep {
+        if k < from {
+            continue;
+        }
+        if k > from {
+            close_range(from, k - 1);
+        }
+        from = k + 1;
+    }
+    close_range(from, u32::MAX);
+}
+
+fn close_range(first: u32, last: u32) {
+    // SAFETY: close_range only closes descriptors; the ones we still need
+    // are outside [first, last].
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+    if rc != 0 {
+        // Kernels before 5.9: close one by one.
+        let max = std::fs::read_dir("/proc/self/fd")
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(1024);
+        for fd in first..=last.min(max) {
+            // SAFETY: closing an fd in the range we own.
+            unsafe { libc::close(fd as i32) };
+        }
+    }
+}
+
+fn prepare(bundle: &Bundle, workload: Workload) -> Result<Prepared> {
+    match workload {
+        Workload::Wasm(module) => prepare_wasm(bundle, module),
+        Workload::Native => prepare_native(bundle),
+    }
+}
+
+fn prepare_wasm(bundle: &Bundle, module: WasmModule) -> Result<Prepared> {
+    let engine = WasmEngine::open()?;
+    let loaded = engine
+        .load(&module.bytes)
+        .map_err(|e| Error::other(format!("module {}: {e}", module.guest_path.display())))?;
+    drop(module.bytes);
+    let config = WasiConfig {
+        args: bundle.args().to_vec(),
+        env: bundle.env().to_vec(),
+        preopens: crate::wasi::preopens(&bundle.rootfs, bundle.process().cwd())?,
+        max_memory_pages: None,
+    };
+    let instance = engine
+        .instantiate(loaded, &config)
+        .map_err(|e| Error::other(format!("module {}: {e}", module.guest_path.display())))?;
+    Ok(Prepared::Wasm(engine, instance))
+}
+
+/// Native programs: find the executable inside the rootfs the way runc
+/// does, so a missing program fails `create` with runc's words. The chroot
+/// itself happens after `start` (see `enter_rootfs`).
+fn prepare_native(bundle: &Bundle) -> Result<Prepared> {
+    let cs = |s: &[u8]| CString::new(s).map_err(|e| Error::other(e.to_string()));
+    let arg0 = &bundle.args()[0];
+    let program = find_executable(bundle, arg0)?;
+    let argv = bundle
+        .args()
+        .iter()
+        .map(|a| cs(a.as_bytes()))
+        .collect::<Result<_>>()?;
+    let envp = bundle
+        .env()
+        .iter()
+        .map(|e| cs(e.as_bytes()))
+        .collect::<Result<_>>()?;
+    Ok(Prepared::Native {
+        program: cs(program.as_os_str().as_bytes())?,
+        argv,
+        envp,
+    })
+}
+
+/// chroot into the rootfs and change to `process.cwd` (created if missing).
+fn enter_rootfs(bundle: &Bundle) -> std::result::Result<(), String> {
+    nix::unistd::chroot(&bundle.rootfs)
+        .map_err(|e| format!("chroot {}: {}", bundle.rootfs.display(), e.desc()))?;
+    let cwd = bundle.process().cwd();
+    let _ = std::fs::create_dir_all(cwd);
+    nix::unistd::chdir(cwd).map_err(|e| {
+        format!(
+            "chdir to cwd ({}) set in config.json failed: {}",
+            cwd.display(),
+            e.desc()
+        )
+    })
+}
+
+fn find_executable(bundle: &Bundle, arg0: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    match crate::workload::find_program(bundle, arg0) {
+        Ok((path, fd)) => {
+            let mode = std::fs::File::from(fd)
+                .metadata()
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0);
+            if mode & 0o111 == 0 {
+                return Err(Error::other(format!("exec: {arg0:?}: permission denied")));
+            }
+            Ok(path)
+        }
+        Err(_) if !arg0.contains('/') => Err(Error::other(format!(
+            "exec: {arg0:?}: executable file not found in $PATH"
+        ))),
+        Err(e) => Err(Error::other(format!("exec: {arg0:?}: {}", os_reason(&e)))),
+    }
+}
+
+fn os_reason(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => "no such file or directory".into(),
+        Some(libc::EACCES) => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn exec_native(program: &CString, argv: &[CString], envp: &[CString]) -> ! {
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    // SAFETY: default dispositions for the program (Rust ignores SIGPIPE;
+    // an ignored signal would stay ignored across exec); then execve with
+    // NULL-terminated arrays of valid C strings.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        for sig in EXIT_SIGNALS {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        libc::execve(program.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr());
+    }
+    let e = std::io::Error::last_os_error();
+    let _ = writeln!(
+        std::io::stderr(),
+        "runwasm: exec {:?}: {}",
+        program,
+        os_reason(&e)
+    );
+    exit(if e.raw_os_error() == Some(libc::ENOENT) {
+        127
+    } else {
+        126
+    })
+}

@@ -1,0 +1,98 @@
+//! Signal names and numbers as `kill` accepts them: `15`, `TERM`, `SIGTERM`
+//! (case-insensitive), runc's forms.
+
+use crate::{Error, Result};
+
+const SIGNALS: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("IOT", libc::SIGIOT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("POLL", libc::SIGPOLL),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];
+
+/// Parses `15`, `TERM`, `SIGTERM`, `sigterm`, `RTMIN+3`.
+pub fn parse(s: &str) -> Result<i32> {
+    let unknown = || Error::other(format!("unknown signal {s:?}"));
+    if let Ok(n) = s.parse::<i32>() {
+        return if (1..=libc::SIGRTMAX()).contains(&n) {
+            Ok(n)
+        } else {
+            Err(unknown())
+        };
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(&(_, n)) = SIGNALS.iter().find(|(k, _)| *k == name) {
+        return Ok(n);
+    }
+    let rt = |base: i32, off: &str| -> Option<i32> {
+        let off: i32 = if off.is_empty() { 0 } else { off.parse().ok()? };
+        let n = base + off;
+        (libc::SIGRTMIN()..=libc::SIGRTMAX())
+            .contains(&n)
+            .then_some(n)
+    };
+    if let Some(off) = name.strip_prefix("RTMIN") {
+        return rt(libc::SIGRTMIN(), off.trim_start_matches('+')).ok_or_else(unknown);
+    }
+    if let Some(off) = name.strip_prefix("RTMAX") {
+        if let Some(off) = off.strip_prefix('-') {
+            let off: i32 = off.parse().map_err(|_| unknown())?;
+            return rt(libc::SIGRTMAX(), &(-off).to_string()).ok_or_else(unknown);
+        }
+        return rt(libc::SIGRTMAX(), off).ok_or_else(unknown);
+    }
+    Err(unknown())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn parses_runc_forms() {
+        for s in ["15", "TERM", "SIGTERM", "sigterm", "term"] {
+            assert_eq!(parse(s).unwrap(), libc::SIGTERM, "{s}");
+        }
+        assert_eq!(parse("KILL").unwrap(), 9);
+        assert_eq!(parse("RTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
+        assert_eq!(parse("SIGRTMAX-1").unwrap(), libc::SIGRTMAX() - 1);
+    }
+
+    #[test]
+    fn rejects_unknown() {
+        for s in ["FOO", "0", "-1", "99", "SIG", "", "RTMIN+99"] {
+            let e = parse(s).unwrap_err().to_string();
+            assert!(e.contains("unknown signal"), "{s}: {e}");
+        }
+    }
+}

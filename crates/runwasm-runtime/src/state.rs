@@ -1,0 +1,313 @@
+//! The state store: `ROOT/ID/state.json` (written atomically), a lock per
+//! container, and the listing of the root. Other runtimes' entries (runc's,
+//! when Docker gives every runtime the same root) are left alone.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::IoContext;
+use crate::{id, Error, Result};
+
+/// Marks a state.json as ours.
+pub const RUNTIME_MARKER: &str = "runwasm";
+const STATE_FILE: &str = "state.json";
+const LOCK_FILE: &str = ".lock";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    Wasm,
+    Native,
+}
+
+/// What `state.json` holds: the runtime-spec state plus what runwasm needs to
+/// find the container again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub runtime: String,
+    pub oci_version: String,
+    pub id: String,
+    /// The status last recorded; the live status is derived from the process.
+    pub status: Status,
+    pub pid: i32,
+    /// `/proc/PID/stat` start time of the init process, to detect pid reuse.
+    pub init_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    pub workload: WorkloadKind,
+}
+
+/// The state root (`--root`).
+pub struct StateStore {
+    root: PathBuf,
+}
+
+impl StateStore {
+    /// Opens the root, creating it (0700) when missing.
+    pub fn open(root: &Path) -> Result<Self> {
+        match fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+        {
+            Ok(()) => {}
+            Err(e) => return Err(Error::path("create state root", root, e)),
+        }
+        Ok(StateStore {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Opens the root without creating it; a missing root holds nothing.
+    pub fn existing(root: &Path) -> Self {
+        StateStore {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn container_path(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Makes `ROOT/ID` for a new container; fails if the id is taken.
+    pub fn create(&self, id: &str) -> Result<ContainerDir> {
+        id::validate(id)?;
+        let path = self.container_path(id);
+        match fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(Error::AlreadyExists(id.to_string()))
+            }
+            Err(e) => return Err(Error::path("create state directory", &path, e)),
+        }
+        ContainerDir::lock(id, path)
+    }
+
+    /// Opens and locks an existing container's directory.
+    pub fn open_container(&self, id: &str) -> Result<ContainerDir> {
+        id::validate(id)?;
+        let path = self.container_path(id);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => ContainerDir::lock(id, path),
+            Ok(_) => Err(Error::NotExist(id.to_string())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::NotExist(id.to_string())),
+            Err(e) => Err(Error::path("open state directory", &path, e)),
+        }
+    }
+
+    /// Ids of every directory in the root, ours or not, sorted.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::path("read state root", &self.root, e)),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// A locked `ROOT/ID`. The lock (flock on `ROOT/ID/.lock`) is held until the
+/// value is dropped, so commands on one container run one at a time.
+pub struct ContainerDir {
+    pub id: String,
+    pub path: PathBuf,
+    _lock: File,
+}
+
+impl ContainerDir {
+    fn lock(id: &str, path: PathBuf) -> Result<Self> {
+        let lock_path = path.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&lock_path)
+            .map_err(|e| {
+                if e.kind() == ErrorKind::NotFound {
+                    // Deleted under us.
+                    Error::NotExist(id.to_string())
+                } else {
+                    Error::path("open lock", &lock_path, e)
+                }
+            })?;
+        loop {
+            // SAFETY: flock on an fd we own.
+            let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
+            if rc == 0 {
+                break;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != ErrorKind::Interrupted {
+                return Err(Error::path("lock", &lock_path, e));
+            }
+        }
+        Ok(ContainerDir {
+            id: id.to_string(),
+            path,
+            _lock: lock,
+        })
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.path.join(STATE_FILE)
+    }
+
+    /// Reads state.json. A missing file (the directory was deleted while we
+    /// waited for the lock, or create died before writing it) is
+    /// `NotExist`; another runtime's file or garbage is a clear error.
+    pub fn load(&self) -> Result<State> {
+        let path = self.state_path();
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::NotExist(self.id.clone()))
+            }
+            Err(e) => return Err(Error::path("read", &path, e)),
+        };
+        let state: State = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::other(format!(
+                "{}: not a runwasm container state ({e})",
+                path.display()
+            ))
+        })?;
+        if state.runtime != RUNTIME_MARKER || state.id != self.id {
+            return Err(Error::other(format!(
+                "{}: not a runwasm container state",
+                path.display()
+            )));
+        }
+        Ok(state)
+    }
+
+    /// Writes state.json atomically: a temporary file, then rename.
+    pub fn save(&self, state: &State) -> Result<()> {
+        let tmp = self.path.join(".state.json.tmp");
+        let json = serde_json::to_vec(state).map_err(|e| Error::other(e.to_string()))?;
+        let _ = fs::remove_file(&tmp);
+        let mut f = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+            .context(|| format!("create {}", tmp.display()))?;
+        f.write_all(&json)
+            .context(|| format!("write {}", tmp.display()))?;
+        drop(f);
+        fs::rename(&tmp, self.state_path()).context(|| format!("rename {}", tmp.display()))
+    }
+
+    /// Removes the whole directory (the lock file with it).
+    pub fn remove(self) -> Result<()> {
+        match fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::path("remove", &self.path, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(id: &str) -> State {
+        State {
+            runtime: RUNTIME_MARKER.into(),
+            oci_version: crate::OCI_VERSION.into(),
+            id: id.into(),
+            status: Status::Created,
+            pid: 42,
+            init_start_time: 7,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: crate::time::now_rfc3339(),
+            annotations: BTreeMap::new(),
+            workload: WorkloadKind::Wasm,
+        }
+    }
+
+    #[test]
+    fn create_save_load_remove() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        let store = StateStore::open(&root).unwrap();
+        let mode = fs::metadata(&root).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o700
+        );
+        let dir = store.create("c1").unwrap();
+        dir.save(&sample("c1")).unwrap();
+        assert_eq!(dir.load().unwrap().pid, 42);
+        drop(dir);
+        assert!(matches!(store.create("c1"), Err(Error::AlreadyExists(_))));
+        let dir = store.open_container("c1").unwrap();
+        dir.remove().unwrap();
+        assert!(matches!(
+            store.open_container("c1"),
+            Err(Error::NotExist(_))
+        ));
+    }
+
+    #[test]
+    fn foreign_state_is_a_clear_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = StateStore::open(tmp.path()).unwrap();
+        fs::create_dir(tmp.path().join("runc1")).unwrap();
+        fs::write(
+            tmp.path().join("runc1/state.json"),
+            r#"{"id":"runc1","init_process_pid":1}"#,
+        )
+        .unwrap();
+        let err = store.open_container("runc1").unwrap().load().unwrap_err();
+        assert!(err.to_string().contains("not a runwasm container"), "{err}");
+        fs::write(tmp.path().join("runc1/state.json"), "garbage").unwrap();
+        let err = store.open_container("runc1").unwrap().load().unwrap_err();
+        assert!(err.to_string().contains("not a runwasm container"), "{err}");
+    }
+}

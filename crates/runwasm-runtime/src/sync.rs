@@ -1,0 +1,111 @@
+//! The channel between `create` and the init process it forks: a
+//! `SOCK_SEQPACKET` pair, one message each way per step. Init reports
+//! `ready` once the workload is prepared, or the error that stopped it; if
+//! init dies, the parent reads end-of-file.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::{Error, Result};
+
+const READY: &[u8] = b"ready";
+const ERROR_PREFIX: &[u8] = b"error:";
+const MAX_MSG: usize = 4096;
+
+pub struct SyncPair {
+    pub parent: OwnedFd,
+    pub child: OwnedFd,
+}
+
+/// Makes the pair, with the child's end moved to an fd at or above `min_fd`
+/// (so it never lands among the fds `--preserve-fds` passes through).
+pub fn pair(min_fd: i32) -> Result<SyncPair> {
+    let mut fds = [0i32; 2];
+    // SAFETY: fds has room for two descriptors.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if rc < 0 {
+        return Err(Error::io("socketpair", std::io::Error::last_os_error()));
+    }
+    // SAFETY: both fds are fresh and ours.
+    let (parent, child) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: F_DUPFD_CLOEXEC on a valid fd.
+    let high = unsafe { libc::fcntl(child.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min_fd) };
+    if high < 0 {
+        return Err(Error::io(
+            "dup sync socket",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: fresh fd.
+    let child = unsafe { OwnedFd::from_raw_fd(high) };
+    Ok(SyncPair { parent, child })
+}
+
+fn send(fd: &OwnedFd, msg: &[u8]) {
+    let msg = &msg[..msg.len().min(MAX_MSG)];
+    // SAFETY: sends from a valid buffer; a failure means the parent is gone,
+    // and there is nobody left to tell.
+    unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            msg.as_ptr().cast(),
+            msg.len(),
+            libc::MSG_NOSIGNAL,
+        );
+    }
+}
+
+/// In init: the workload is ready.
+pub fn send_ready(fd: &OwnedFd) {
+    send(fd, READY);
+}
+
+/// In init: setting up failed with `msg`.
+pub fn send_error(fd: &OwnedFd, msg: &str) {
+    let mut m = ERROR_PREFIX.to_vec();
+    m.extend_from_slice(msg.as_bytes());
+    send(fd, &m);
+}
+
+/// What the parent heard.
+pub enum Report {
+    Ready,
+    Failed(String),
+    /// Init exited without a word.
+    Died,
+}
+
+/// In the parent: waits for init's report.
+pub fn receive(fd: &OwnedFd) -> Result<Report> {
+    let mut buf = vec![0u8; MAX_MSG];
+    loop {
+        // SAFETY: receives into a buffer of the size given.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(Error::io("read from container init", e));
+        }
+        let msg = &buf[..n as usize];
+        return Ok(if n == 0 {
+            Report::Died
+        } else if msg == READY {
+            Report::Ready
+        } else if let Some(m) = msg.strip_prefix(ERROR_PREFIX) {
+            Report::Failed(String::from_utf8_lossy(m).into_owned())
+        } else {
+            Report::Failed(format!(
+                "unexpected message from container init: {:?}",
+                String::from_utf8_lossy(msg)
+            ))
+        });
+    }
+}

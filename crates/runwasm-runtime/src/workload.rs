@@ -1,0 +1,202 @@
+//! Deciding what a container runs (a Wasm module or a native program) and
+//! finding `process.args[0]` inside the rootfs without ever leaving it:
+//! paths are resolved with `openat2(RESOLVE_IN_ROOT)`, so `..` and symlinks
+//! (absolute or relative) stay inside the rootfs.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::config::Bundle;
+use crate::state::WorkloadKind;
+use crate::{Error, Result};
+
+pub const WASM_MAGIC: &[u8; 4] = b"\0asm";
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The module a Wasm container runs, read before the container starts.
+pub struct WasmModule {
+    /// The path inside the rootfs.
+    pub guest_path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+pub enum Workload {
+    Wasm(WasmModule),
+    Native,
+}
+
+impl Workload {
+    pub fn kind(&self) -> WorkloadKind {
+        match self {
+            Workload::Wasm(_) => WorkloadKind::Wasm,
+            Workload::Native => WorkloadKind::Native,
+        }
+    }
+}
+
+/// Decides the workload and, for Wasm, reads the module.
+///
+/// Wasm when an annotation says so (`run.oci.handler=wasm`,
+/// `module.wasm.image/variant=compat|compat-smart`), when `process.args[0]`
+/// ends in `.wasm`, or when that file starts with `\0asm`. A Kubernetes
+/// sandbox (pause) container is never Wasm.
+pub fn detect(bundle: &Bundle) -> Result<Workload> {
+    if bundle.annotation("io.kubernetes.cri.container-type") == Some("sandbox") {
+        return Ok(Workload::Native);
+    }
+    let by_annotation = bundle.annotation("run.oci.handler") == Some("wasm")
+        || matches!(
+            bundle.annotation("module.wasm.image/variant"),
+            Some("compat" | "compat-smart")
+        );
+    let arg0 = &bundle.args()[0];
+    let by_suffix = arg0.ends_with(".wasm");
+    let found = find_program(bundle, arg0);
+    let (guest_path, file) = match found {
+        Ok(f) => f,
+        Err(e) if by_annotation || by_suffix => {
+            return Err(Error::Config(format!(
+                "process.args[0]: Wasm module {arg0:?} not found in rootfs {}: {e}",
+                bundle.rootfs.display()
+            )))
+        }
+        // Native programs that are missing are reported when exec'd.
+        Err(_) => return Ok(Workload::Native),
+    };
+    let mut file = File::from(file);
+    let mut magic = [0u8; 4];
+    let is_wasm_magic = file.read_exact(&mut magic).is_ok() && &magic == WASM_MAGIC;
+    if !(by_annotation || by_suffix || is_wasm_magic) {
+        return Ok(Workload::Native);
+    }
+    let mut bytes = magic.to_vec();
+    file.read_to_end(&mut bytes).map_err(|e| {
+        Error::Config(format!(
+            "process.args[0]: read Wasm module {}: {e}",
+            guest_path.display()
+        ))
+    })?;
+    Ok(Workload::Wasm(WasmModule { guest_path, bytes }))
+}
+
+/// Resolves `arg0` as an exec would inside the container: a path with a `/`
+/// is taken relative to `process.cwd`, a bare name is looked up in the
+/// container's `PATH` (then in the cwd). Returns the guest path and the open
+/// regular file.
+pub fn find_program(bundle: &Bundle, arg0: &str) -> std::io::Result<(PathBuf, OwnedFd)> {
+    let root = open_dir(&bundle.rootfs)?;
+    let cwd = bundle.process().cwd();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if arg0.contains('/') {
+        candidates.push(cwd.join(arg0));
+    } else {
+        let path_var = bundle
+            .env()
+            .iter()
+            .find_map(|kv| kv.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        for dir in path_var.split(':').filter(|d| !d.is_empty()) {
+            candidates.push(cwd.join(dir).join(arg0));
+        }
+        candidates.push(cwd.join(arg0));
+    }
+    let mut last = std::io::Error::from_raw_os_error(libc::ENOENT);
+    for c in candidates {
+        match open_in_root(&root, &c) {
+            Ok(fd) => {
+                let meta = File::from(fd.try_clone()?).metadata()?;
+                if meta.is_file() {
+                    return Ok((c, fd));
+                }
+                last = std::io::Error::from_raw_os_error(libc::EACCES);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+pub fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: a valid C string; the returned fd is checked and owned.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is fresh and ours.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `openat2(root, path, O_RDONLY, RESOLVE_IN_ROOT)`: `path` is resolved as if
+/// `root` were `/`, whatever `..` or symlinks it meets.
+pub fn open_in_root(root: &OwnedFd, path: &Path) -> std::io::Result<OwnedFd> {
+    open_in_root_flags(root, path, libc::O_RDONLY)
+}
+
+/// [`open_in_root`] with other open flags (`O_PATH | O_DIRECTORY`, …).
+pub fn open_in_root_flags(root: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<OwnedFd> {
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+    const RESOLVE_IN_ROOT: u64 = 0x10;
+    let c = CString::new(path.as_os_str().as_bytes())?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: valid dirfd, C string and open_how of the size we pass.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is fresh and ours.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolution_stays_in_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rootfs = tmp.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+        std::fs::write(tmp.path().join("outside"), "host").unwrap();
+        std::fs::write(rootfs.join("inside"), "container").unwrap();
+        std::os::unix::fs::symlink("/outside", rootfs.join("bin/abs")).unwrap();
+        std::os::unix::fs::symlink("../../outside", rootfs.join("bin/rel")).unwrap();
+        let root = open_dir(&rootfs).unwrap();
+        for p in ["/../outside", "/bin/abs", "/bin/rel"] {
+            assert!(open_in_root(&root, Path::new(p)).is_err(), "{p} escaped");
+        }
+        std::os::unix::fs::symlink("/inside", rootfs.join("bin/ok")).unwrap();
+        let mut s = String::new();
+        File::from(open_in_root(&root, Path::new("/bin/ok")).unwrap())
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "container");
+    }
+}

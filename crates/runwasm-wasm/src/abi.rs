@@ -1,0 +1,200 @@
+//! The exported C ABI (version 1, see the crate docs): pointer and buffer
+//! handling around `engine`, with no panic crossing the boundary.
+
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::config::Config;
+use crate::engine::{self, Instance, Loaded};
+use crate::Error;
+
+/// The ABI version these functions implement.
+pub const ABI_VERSION: u32 = 1;
+
+/// `runwasm_wasm_run`'s return value for a trap.
+pub const RUN_TRAP: i32 = -1;
+/// `runwasm_wasm_run`'s return value for any other failure.
+pub const RUN_FAILED: i32 = -2;
+
+/// Returns the ABI version, 1.
+#[no_mangle]
+pub extern "C" fn runwasm_wasm_abi_version() -> u32 {
+    ABI_VERSION
+}
+
+/// Parses and validates a module; NULL on failure, with the reason in `err`.
+///
+/// # Safety
+/// `bytes` must be readable for `len` bytes (it may be NULL if `len` is 0)
+/// and `err` writable for `err_cap` bytes (it may be NULL). The bytes are
+/// not used after the call returns.
+#[no_mangle]
+pub unsafe extern "C" fn runwasm_wasm_load(
+    bytes: *const u8,
+    len: usize,
+    err: *mut u8,
+    err_cap: usize,
+) -> *mut c_void {
+    guarded(err, err_cap, std::ptr::null_mut(), || {
+        let bytes = if len == 0 {
+            &[][..]
+        } else if bytes.is_null() {
+            return Err(Error::InvalidModule("NULL module bytes".into()));
+        } else {
+            // SAFETY: the caller guarantees `len` readable bytes.
+            unsafe { std::slice::from_raw_parts(bytes, len) }
+        };
+        engine::load(bytes).map(|loaded| Box::into_raw(Box::new(loaded)).cast())
+    })
+}
+
+/// Consumes `loaded` (also on failure), sets up WASI from the JSON config
+/// and instantiates; NULL on failure, with the reason in `err`.
+///
+/// # Safety
+/// `loaded` must be NULL or a handle from `runwasm_wasm_load` not yet
+/// consumed; `cfg_json` readable for `len` bytes; `err` as for
+/// `runwasm_wasm_load`.
+#[no_mangle]
+pub unsafe extern "C" fn runwasm_wasm_instantiate(
+    loaded: *mut c_void,
+    cfg_json: *const u8,
+    len: usize,
+    err: *mut u8,
+    err_cap: usize,
+) -> *mut c_void {
+    // Take ownership first so the handle is freed on every path.
+    let loaded = (!loaded.is_null()).then(|| {
+        // SAFETY: a non-NULL `loaded` is a `Box<Loaded>` from
+        // `runwasm_wasm_load` that the caller hands over.
+        unsafe { Box::from_raw(loaded.cast::<Loaded>()) }
+    });
+    guarded(err, err_cap, std::ptr::null_mut(), move || {
+        let loaded = loaded.ok_or_else(|| Error::Instantiate("NULL module handle".into()))?;
+        let json = if cfg_json.is_null() || len == 0 {
+            &[][..]
+        } else {
+            // SAFETY: the caller guarantees `len` readable bytes.
+            unsafe { std::slice::from_raw_parts(cfg_json, len) }
+        };
+        let config = Config::from_json(json)?;
+        engine::instantiate(*loaded, &config).map(|inst| Box::into_raw(Box::new(inst)).cast())
+    })
+}
+
+/// Consumes `instance` and runs `_start`: the WASI exit code (>= 0),
+/// [`RUN_TRAP`] on a trap or [`RUN_FAILED`] on another failure, with the
+/// message in `err`.
+///
+/// # Safety
+/// `instance` must be NULL or a handle from `runwasm_wasm_instantiate` not
+/// yet consumed; `err` as for `runwasm_wasm_load`.
+#[no_mangle]
+pub unsafe extern "C" fn runwasm_wasm_run(
+    instance: *mut c_void,
+    err: *mut u8,
+    err_cap: usize,
+) -> i32 {
+    let instance = (!instance.is_null()).then(|| {
+        // SAFETY: a non-NULL `instance` is a `Box<Instance>` from
+        // `runwasm_wasm_instantiate` that the caller hands over.
+        unsafe { Box::from_raw(instance.cast::<Instance>()) }
+    });
+    let mut trapped = false;
+    let code = guarded(err, err_cap, RUN_FAILED, || {
+        let instance = instance.ok_or_else(|| Error::Run("NULL instance handle".into()))?;
+        engine::run(*instance).inspect_err(|e| trapped = matches!(e, Error::Trap(_)))
+    });
+    if trapped {
+        RUN_TRAP
+    } else {
+        code
+    }
+}
+
+/// Runs `f`, writing its error (or a caught panic) into `err` and returning
+/// `on_error` in that case.
+fn guarded<T>(
+    err: *mut u8,
+    err_cap: usize,
+    on_error: T,
+    f: impl FnOnce() -> Result<T, Error>,
+) -> T {
+    let message = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => return value,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "internal error: runwasm-wasm panicked".to_owned(),
+    };
+    // SAFETY: the exported functions' callers guarantee `err` is NULL or
+    // writable for `err_cap` bytes.
+    unsafe { write_message(err, err_cap, &message) };
+    on_error
+}
+
+/// Writes `msg` into `err` as one NUL-terminated line, truncated to fit on
+/// a UTF-8 character boundary.
+///
+/// # Safety
+/// `err` must be NULL or writable for `cap` bytes.
+unsafe fn write_message(err: *mut u8, cap: usize, msg: &str) {
+    if err.is_null() || cap == 0 {
+        return;
+    }
+    let line = msg.replace(['\n', '\r'], " ");
+    let mut n = line.len().min(cap - 1);
+    while !line.is_char_boundary(n) {
+        n -= 1;
+    }
+    // SAFETY: `n + 1 <= cap` bytes are written into `err` (caller), from a
+    // separate allocation.
+    unsafe {
+        std::ptr::copy_nonoverlapping(line.as_ptr(), err, n);
+        *err.add(n) = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(cap: usize, msg: &str) -> Vec<u8> {
+        let mut buf = vec![0xAAu8; cap + 1];
+        // SAFETY: `buf` has `cap + 1 >= cap` writable bytes.
+        unsafe { write_message(buf.as_mut_ptr(), cap, msg) };
+        buf
+    }
+
+    #[test]
+    fn messages_are_truncated_nul_terminated_lines() {
+        assert_eq!(&written(16, "a\nb")[..4], b"a b\0");
+        assert_eq!(&written(4, "abcdef")[..5], b"abc\0\xAA");
+        // "é" is two bytes: never split it.
+        assert_eq!(&written(3, "aé")[..3], b"a\0\xAA");
+        assert_eq!(written(0, "abc"), [0xAA]);
+        // SAFETY: NULL is accepted.
+        unsafe { write_message(std::ptr::null_mut(), 10, "x") };
+    }
+
+    #[test]
+    fn null_handles_fail_cleanly() {
+        let mut err = [0u8; 64];
+        assert_eq!(runwasm_wasm_abi_version(), 1);
+        // SAFETY: NULL handles and a 64-byte error buffer.
+        unsafe {
+            let p = runwasm_wasm_instantiate(
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                0,
+                err.as_mut_ptr(),
+                64,
+            );
+            assert!(p.is_null());
+            assert_eq!(
+                runwasm_wasm_run(std::ptr::null_mut(), err.as_mut_ptr(), 64),
+                RUN_FAILED
+            );
+            assert!(runwasm_wasm_load(std::ptr::null(), 5, err.as_mut_ptr(), 64).is_null());
+        }
+        assert!(err.starts_with(b"invalid wasm module: NULL module bytes\0"));
+    }
+}

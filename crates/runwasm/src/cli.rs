@@ -1,0 +1,175 @@
+//! The command line, mirroring runc's: the same global flags, subcommands
+//! and per-command flags that containerd's shim, conmon and Docker pass.
+//! Options may come before or after the container id.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "runwasm",
+    about = "A runc-compatible OCI runtime whose containers run WebAssembly modules in WasmEdge",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Root directory for container state (tmpfs recommended).
+    #[arg(
+        long,
+        global = true,
+        default_value = "/run/runwasm",
+        value_name = "DIR"
+    )]
+    pub root: PathBuf,
+    /// Log file (default: errors go to stderr only).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
+    /// Log debug output.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Manage cgroups through systemd (accepted; cgroups are not managed yet).
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto (accepted for compatibility).
+    #[arg(long, global = true, value_name = "VALUE", num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Path to criu (accepted for compatibility; checkpointing is not supported).
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub criu: Option<PathBuf>,
+    /// Print the version.
+    #[arg(short = 'v', long)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container (its init waits for `start`).
+    Create(CreateArgs),
+    /// Start a created container.
+    Start(IdArg),
+    /// Print the state of a container as JSON.
+    State(IdArg),
+    /// Send a signal to a container's init (default SIGTERM).
+    Kill(KillArgs),
+    /// Delete a container and everything it made.
+    Delete(DeleteArgs),
+    /// Create and start a container, wait for it, and delete it.
+    Run(RunArgs),
+    /// List containers.
+    List(ListArgs),
+    /// Write a default config.json.
+    Spec(SpecArgs),
+    /// Print what this runtime supports, as runtime-spec features JSON.
+    Features,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    pub id: String,
+    #[command(flatten)]
+    pub opts: CreateFlags,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CreateFlags {
+    /// Path to the bundle directory.
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master (process.terminal).
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Write the init process's pid here.
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// Do not use pivot_root to enter the rootfs.
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring.
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// Pass N extra fds (3..3+N) to the container.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: i32,
+    /// Unix socket that receives a pidfd of the init process.
+    #[arg(long, value_name = "PATH")]
+    pub pidfd_socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal every process of the container.
+    #[arg(short, long)]
+    pub all: bool,
+    pub id: String,
+    /// A number (15), a name (TERM) or SIGTERM.
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kill the container first if it is running.
+    #[arg(short, long)]
+    pub force: bool,
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub id: String,
+    #[command(flatten)]
+    pub opts: CreateFlags,
+    /// Return once the container has started.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Do not delete the container after it exits.
+    #[arg(long)]
+    pub keep: bool,
+    /// Accepted for compatibility with runc.
+    #[arg(long)]
+    pub no_subreaper: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    /// Print only the ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SpecArgs {
+    /// Directory to write config.json into.
+    #[arg(short, long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+}

@@ -1,0 +1,386 @@
+//! `run`: create + start + wait + delete, and what the module sees (argv,
+//! env, files, cwd), Wasm detection and traps.
+
+mod common;
+
+use std::fs;
+use std::time::Duration;
+
+use common::*;
+
+/// `run --bundle B ID`, stdout/stderr to files.
+fn run(env: &TestEnv, id: &str, b: &Bundle) -> Output {
+    env.run(&["run", "--bundle", path_str(&b.dir), id])
+}
+
+#[test]
+fn run_hello_prints_and_exits_0() {
+    let Some(env) = TestEnv::new("run_hello") else {
+        return;
+    };
+    let b = env.bundle("hello");
+    let id = env.id("c");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(out.stdout, "Hello from Wasm!\n", "{out}");
+    assert_eq!(out.stderr, "", "{out}");
+    assert!(
+        !env.state_dir(&id).exists(),
+        "run left ROOT/ID behind:\n{out}"
+    );
+    env.assert_root_has_no_containers();
+    env.assert_nothing_left(&id, &[]);
+}
+
+#[test]
+fn run_hello_through_pipes() {
+    let Some(env) = TestEnv::new("run_pipes") else {
+        return;
+    };
+    let b = env.bundle("hello");
+    let id = env.id("c");
+    let out = env
+        .rw(&["run", "--bundle", path_str(&b.dir), id.as_str()])
+        .run_piped();
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(out.stdout, "Hello from Wasm!\n", "{out}");
+    assert!(!env.state_dir(&id).exists());
+}
+
+#[test]
+fn run_passes_the_exit_code_through() {
+    let Some(env) = TestEnv::new("run_exit_codes") else {
+        return;
+    };
+    for code in [0, 1, 3, 42, 255] {
+        let arg = code.to_string();
+        let b = env.bundle("exit_code").args(&["/app.wasm", arg.as_str()]);
+        let id = env.id(&format!("c{code}"));
+        let out = run(&env, &id, &b);
+        assert_eq!(out.code(), code, "exit_code {code}:\n{out}");
+        assert_eq!(
+            out.stderr, "",
+            "a non-zero exit code is not an error of runwasm:\n{out}"
+        );
+        assert!(
+            !env.state_dir(&id).exists(),
+            "run left ROOT/ID behind:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn run_gives_exactly_process_args_and_env() {
+    let Some(env) = TestEnv::new("run_args_env") else {
+        return;
+    };
+    let args = ["/app.wasm", "one", "two words", "--flag=x", ""];
+    let envs = ["FOO=bar", "EMPTY=", "WITH_EQ=a=b", "PATH=/bin"];
+    let b = env.bundle("echo").args(&args).env(&envs);
+    let id = env.id("c");
+    let out = env
+        .rw(&["run", "--bundle", path_str(&b.dir), id.as_str()])
+        .env("LEAK_CHECK", "1")
+        .run();
+    assert_eq!(out.code(), 0, "{out}");
+
+    let got_args: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("arg["))
+        .collect();
+    let want_args: Vec<String> = args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("arg[{i}]={a}"))
+        .collect();
+    assert_eq!(
+        got_args, want_args,
+        "WASI argv must be process.args:\n{out}"
+    );
+
+    assert!(
+        !out.stdout.contains("LEAK_CHECK"),
+        "runwasm's own environment leaked into the module:\n{out}"
+    );
+    let got_env: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("env:"))
+        .collect();
+    let mut sorted = got_env.clone();
+    sorted.sort();
+    let mut want = envs.to_vec();
+    want.sort();
+    assert_eq!(
+        sorted, want,
+        "the WASI environment must be exactly process.env:\n{out}"
+    );
+    assert_eq!(got_env, envs, "process.env order should be kept:\n{out}");
+}
+
+#[test]
+fn run_with_empty_env_sees_no_variables() {
+    let Some(env) = TestEnv::new("run_empty_env") else {
+        return;
+    };
+    let b = env.bundle("echo").edit(|c| {
+        c["process"].as_object_mut().unwrap().remove("env");
+    });
+    let id = env.id("c");
+    let out = env
+        .rw(&["run", "--bundle", path_str(&b.dir), id.as_str()])
+        .env("LEAK_CHECK", "1")
+        .run();
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(
+        out.stdout, "arg[0]=/app.wasm\n",
+        "no process.env means no variables:\n{out}"
+    );
+}
+
+#[test]
+fn run_writes_files_into_the_rootfs() {
+    let Some(env) = TestEnv::new("run_write_file") else {
+        return;
+    };
+    let b = env
+        .bundle("write_file")
+        .args(&["/app.wasm", "/data/out.txt", "hello"]);
+    fs::create_dir_all(b.rootfs.join("data")).unwrap();
+    let id = env.id("c");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(out.stdout, "hello", "{out}");
+    let host = b.rootfs.join("data/out.txt");
+    assert_eq!(
+        fs::read_to_string(&host)
+            .unwrap_or_else(|e| panic!("{} missing ({e}):\n{out}", host.display())),
+        "hello",
+        "the file written at /data/out.txt must appear at BUNDLE/rootfs/data/out.txt"
+    );
+}
+
+#[test]
+fn run_reads_files_from_the_rootfs() {
+    let Some(env) = TestEnv::new("run_read_file") else {
+        return;
+    };
+    let b = env
+        .bundle("read_file")
+        .args(&["/app.wasm", "/etc/message.txt"])
+        .file("/etc/message.txt", b"from the host\n");
+    let id = env.id("c");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(out.stdout, "from the host\n", "{out}");
+}
+
+#[test]
+fn run_cannot_see_outside_the_rootfs() {
+    let Some(env) = TestEnv::new("run_escape") else {
+        return;
+    };
+    // config.json sits next to rootfs: the module must not reach it.
+    let b = env
+        .bundle("read_file")
+        .args(&["/app.wasm", "/../config.json"]);
+    let id = env.id("c");
+    let out = run(&env, &id, &b);
+    assert!(
+        !out.stdout.contains("ociVersion"),
+        "the module read the bundle's config.json outside its rootfs:\n{out}"
+    );
+    let secret = env.tmp().join("secret.txt");
+    fs::write(&secret, "secret").unwrap();
+    let b = env
+        .bundle("read_file")
+        .args(&["/app.wasm", path_str(&secret)]);
+    let id = env.id("c2");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 1, "reading a host path must fail:\n{out}");
+    assert!(out.stdout.starts_with("error:"), "{out}");
+}
+
+#[test]
+fn run_read_of_a_missing_file_exits_1() {
+    let Some(env) = TestEnv::new("run_read_missing") else {
+        return;
+    };
+    let b = env
+        .bundle("read_file")
+        .args(&["/app.wasm", "/no/such/file"]);
+    let id = env.id("c");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 1, "{out}");
+    assert!(out.stdout.starts_with("error: /no/such/file"), "{out}");
+    assert!(!env.state_dir(&id).exists());
+}
+
+#[test]
+fn run_resolves_relative_paths_against_process_cwd() {
+    let Some(env) = TestEnv::new("run_cwd") else {
+        return;
+    };
+    let b = env
+        .bundle("read_file")
+        .args(&["/app.wasm", "msg.txt"])
+        .cwd("/data")
+        .file("/data/msg.txt", b"in data\n")
+        .file("/msg.txt", b"in root\n");
+    let id = env.id("c");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(
+        out.stdout, "in data\n",
+        "process.cwd is /data: msg.txt means /data/msg.txt:\n{out}"
+    );
+}
+
+#[test]
+fn run_trap_exits_134_with_one_line() {
+    let Some(env) = TestEnv::new("run_trap") else {
+        return;
+    };
+    let b = env.bundle("trap");
+    let id = env.id("c");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 134, "a trap must exit 134:\n{out}");
+    let lines = out.stderr_lines();
+    assert_eq!(
+        lines.len(),
+        1,
+        "a trap prints exactly one line on stderr:\n{out}"
+    );
+    assert!(
+        lines[0].to_lowercase().contains("unreachable"),
+        "the trap line must name the trap (unreachable):\n{out}"
+    );
+    assert!(
+        !env.state_dir(&id).exists(),
+        "run left ROOT/ID behind:\n{out}"
+    );
+}
+
+#[test]
+fn run_detects_wasm_without_the_suffix() {
+    let Some(env) = TestEnv::new("run_magic") else {
+        return;
+    };
+    let b = env.bundle("hello").module_at("/app");
+    let id = env.id("c");
+    let out = run(&env, &id, &b);
+    assert_eq!(
+        out.code(),
+        0,
+        "a module at /app must be run by its magic bytes:\n{out}"
+    );
+    assert_eq!(out.stdout, "Hello from Wasm!\n", "{out}");
+}
+
+#[test]
+fn run_with_the_wasm_handler_annotations() {
+    let Some(env) = TestEnv::new("run_annotation") else {
+        return;
+    };
+    for (k, v) in [
+        ("run.oci.handler", "wasm"),
+        ("module.wasm.image/variant", "compat"),
+        ("module.wasm.image/variant", "compat-smart"),
+    ] {
+        let b = env.bundle("hello").module_at("/bin/app").annotation(k, v);
+        let id = env.id(&format!("c-{}", v.replace('/', "")));
+        let out = run(&env, &id, &b);
+        assert_eq!(out.code(), 0, "annotation {k}={v}:\n{out}");
+        assert_eq!(
+            out.stdout, "Hello from Wasm!\n",
+            "annotation {k}={v}:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn run_with_an_absolute_root_path() {
+    let Some(env) = TestEnv::new("run_abs_root") else {
+        return;
+    };
+    let b = env.bundle("hello");
+    let abs = canonical(&b.rootfs);
+    let b = b.edit(|c| c["root"]["path"] = abs.clone().into());
+    let id = env.id("c");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(out.stdout, "Hello from Wasm!\n", "{out}");
+}
+
+#[test]
+fn run_bundle_defaults_to_the_cwd() {
+    let Some(env) = TestEnv::new("run_bundle_cwd") else {
+        return;
+    };
+    let b = env.bundle("hello");
+    let id = env.id("c");
+    let out = env.rw(&["run", id.as_str()]).cwd(&b.dir).run();
+    assert_eq!(
+        out.code(),
+        0,
+        "without --bundle the cwd is the bundle:\n{out}"
+    );
+    assert_eq!(out.stdout, "Hello from Wasm!\n", "{out}");
+}
+
+#[test]
+fn run_sleep_module_sleeps() {
+    let Some(env) = TestEnv::new("run_sleep") else {
+        return;
+    };
+    let b = env.bundle("sleep").args(&["/app.wasm", "1"]);
+    let id = env.id("c");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(out.stdout, "sleeping\nawake\n", "{out}");
+    assert!(
+        out.elapsed >= Duration::from_secs(1),
+        "sleep 1 took {:?}",
+        out.elapsed
+    );
+    assert!(
+        out.elapsed < Duration::from_secs(5),
+        "sleep 1 took {:?}",
+        out.elapsed
+    );
+}
+
+#[test]
+fn run_module_stderr_reaches_the_caller() {
+    let Some(env) = TestEnv::new("run_stderr") else {
+        return;
+    };
+    let b = env
+        .bundle("write_file")
+        .args(&["/app.wasm", "/no/such/dir/x.txt", "data"]);
+    let id = env.id("c");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 1, "{out}");
+    assert_eq!(out.stdout, "", "{out}");
+    assert!(
+        out.stderr.starts_with("error: mkdir /no/such/dir"),
+        "the module's stderr must be run's stderr:\n{out}"
+    );
+}
+
+#[test]
+fn run_with_cwd_keeps_absolute_paths_working() {
+    let Some(env) = TestEnv::new("run_cwd_abs") else {
+        return;
+    };
+    let b = env
+        .bundle("read_file")
+        .args(&["/app.wasm", "/data/msg.txt"])
+        .cwd("/data")
+        .file("/data/msg.txt", b"in data\n");
+    let id = env.id("c");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(out.stdout, "in data\n", "{out}");
+}
