@@ -6,8 +6,10 @@
 //!   only from [`Config`], then the module itself, linked against WASI.
 //! * [`run`]: invoke `_start` and read the WASI exit code.
 //!
-//! No `WasmEdge_VMContext` is used: it would create and register every
-//! built-in host module and re-run validation, none of which runwasm needs.
+//! No `WasmEdge_VMContext` is used: its configuration, and with it the
+//! memory cap, is fixed before loading, whereas the cap only arrives with
+//! the config at instantiate; separate contexts also keep `load` free of
+//! any executor or WASI setup.
 
 use std::ptr::{self, NonNull};
 use std::sync::OnceLock;
@@ -324,7 +326,7 @@ pub fn run(instance: Instance) -> Result<i32, Error> {
     match check(res) {
         Ok(()) => Ok(exit_code(&instance)),
         Err(f) if f.trap => Err(Error::Trap(f.message)),
-        Err(f) => Err(Error::Run(f.message)),
+        Err(f) => Err(Error::Run(format!("_start failed: {}", f.message))),
     }
 }
 
