@@ -16,6 +16,7 @@ mod init;
 pub mod logging;
 pub mod pidfile;
 pub mod proc;
+pub mod sendfd;
 pub mod signal;
 pub mod state;
 mod sync;

@@ -2,7 +2,7 @@
 //! for it to report ready, then record the container. Any failure removes
 //! everything made so far (state directory, fifo, init).
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use crate::config::{self, Bundle};
@@ -19,6 +19,7 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: i32,
+    pub pidfd_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
 }
@@ -97,6 +98,9 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
     }
     let pidfd = pidfd.ok_or_else(|| Error::other("container init exited during create"))?;
 
+    if let Some(sock) = &opts.pidfd_socket {
+        crate::sendfd::send_fd(sock, pidfd.as_fd(), "pidfd")?;
+    }
     if let Some(p) = &opts.pid_file {
         pidfile::write(p, pid)?;
     }

@@ -15,6 +15,7 @@ fn create_options(id: &str, f: &CreateFlags) -> CreateOptions {
         pid_file: f.pid_file.clone(),
         console_socket: f.console_socket.clone(),
         preserve_fds: f.preserve_fds,
+        pidfd_socket: f.pidfd_socket.clone(),
         no_pivot: f.no_pivot,
         no_new_keyring: f.no_new_keyring,
     }
