@@ -13,6 +13,7 @@ pub mod executor;
 pub mod fifo;
 pub mod id;
 mod init;
+pub mod linux;
 pub mod logging;
 pub mod pidfile;
 pub mod proc;
