@@ -21,6 +21,10 @@ pub fn create(container_dir: &Path) -> Result<PathBuf> {
     let p = path(container_dir);
     nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .context(|| format!("create {}", p.display()))?;
+    // mkfifo applies the umask; init may run as another user (a user
+    // namespace), so make it writable for all, as runc does.
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .context(|| format!("chmod {}", p.display()))?;
     Ok(p)
 }
 

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use crate::config::Bundle;
 use crate::executor::{Instance, Outcome, WasiConfig, WasmEngine};
+use crate::linux::namespaces::Namespaces;
 use crate::workload::{WasmModule, Workload};
 use crate::{fifo, logging, sync, Error, Result};
 
@@ -37,6 +38,7 @@ pub const EXIT_SIGNALS: [i32; 6] = [
 
 pub(crate) struct InitArgs<'a> {
     pub bundle: &'a Bundle,
+    pub namespaces: &'a Namespaces,
     pub workload: Workload,
     pub sync: OwnedFd,
     pub fifo: OwnedFd,
@@ -61,6 +63,10 @@ pub(crate) fn run(args: InitArgs<'_>) -> ! {
         &[args.sync.as_raw_fd(), args.fifo.as_raw_fd()],
     );
 
+    if let Err(e) = enter_namespaces(&args) {
+        sync::send_error(&args.sync, &e.to_string());
+        exit(1);
+    }
     let prepared = match prepare(args.bundle, args.workload) {
         Ok(p) => p,
         Err(e) => {
@@ -101,6 +107,35 @@ pub(crate) fn run(args: InitArgs<'_>) -> ! {
             exec_native(&program, &argv, &envp)
         }
     }
+}
+
+/// Waits for the parent to write the user namespace's id maps, becomes the
+/// namespace's root, and joins the namespaces given by path.
+fn enter_namespaces(args: &InitArgs<'_>) -> Result<()> {
+    let ns = args.namespaces;
+    if ns.new_user() {
+        if !sync::wait_go(&args.sync) {
+            exit(1);
+        }
+        let maps_root =
+            |m: &[oci_spec::runtime::LinuxIdMapping]| m.iter().any(|m| m.container_id() == 0);
+        // SAFETY: plain credential syscalls in a single-threaded process.
+        unsafe {
+            if maps_root(&ns.gid_mappings) && libc::setresgid(0, 0, 0) != 0 {
+                return Err(Error::io(
+                    "setresgid(0) in the user namespace",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+            if maps_root(&ns.uid_mappings) && libc::setresuid(0, 0, 0) != 0 {
+                return Err(Error::io(
+                    "setresuid(0) in the user namespace",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+        }
+    }
+    ns.join_paths()
 }
 
 fn exit(code: i32) -> ! {

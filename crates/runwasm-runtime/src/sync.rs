@@ -73,6 +73,26 @@ pub fn send_error(fd: &OwnedFd, msg: &str) {
     send(fd, &m);
 }
 
+const GO: &[u8] = b"go";
+
+/// In the parent: the child's user namespace id maps are written.
+pub fn send_go(fd: &OwnedFd) {
+    send(fd, GO);
+}
+
+/// In init: waits for [`send_go`]. False if the parent went away instead.
+pub fn wait_go(fd: &OwnedFd) -> bool {
+    let mut buf = [0u8; 8];
+    loop {
+        // SAFETY: receives into a stack buffer of the size given.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        return n > 0 && &buf[..n as usize] == GO;
+    }
+}
+
 /// What the parent heard.
 pub enum Report {
     Ready,

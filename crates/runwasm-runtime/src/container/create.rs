@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::config::{self, Bundle};
 use crate::init::{self, InitArgs};
+use crate::linux::namespaces::{clone_process, Namespaces};
 use crate::state::{State, StateStore, Status, RUNTIME_MARKER};
 use crate::sync::{self, Report};
 use crate::workload::{self, Workload};
@@ -47,6 +48,7 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
             "--console-socket is not supported yet (process.terminal must be false)",
         ));
     }
+    let namespaces = Namespaces::from_spec(&bundle.spec)?;
     let workload = workload::detect(&bundle)?;
     let dir = store.create(&opts.id)?;
     let mut guard = Cleanup {
@@ -61,22 +63,28 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
     let fifo_fd = high_fd(fifo::open_path(&fifo_path)?, min_fd)?;
     let pair = sync::pair(min_fd)?;
 
-    tracing::debug!("forking init for {}", opts.id);
+    namespaces.enter_pid_namespace()?;
+    tracing::debug!(
+        "cloning init for {} (flags {:#x})",
+        opts.id,
+        namespaces.clone_flags
+    );
     // SAFETY: runwasm is single-threaded here, so the child may run any code;
     // it ends in `_exit` and never returns into the caller's frames.
-    let pid = match unsafe { libc::fork() } {
-        -1 => return Err(Error::io("fork", std::io::Error::last_os_error())),
-        0 => {
+    let pid = match unsafe { clone_process(namespaces.clone_flags) } {
+        Err(e) => return Err(Error::io("clone container init", e)),
+        Ok(0) => {
             drop(pair.parent);
             init::run(InitArgs {
                 bundle: &bundle,
+                namespaces: &namespaces,
                 workload,
                 sync: pair.child,
                 fifo: fifo_fd,
                 preserve_fds: opts.preserve_fds,
             })
         }
-        pid => pid,
+        Ok(pid) => pid,
     };
     drop(pair.child);
     drop(fifo_fd);
@@ -84,6 +92,10 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
     let start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
     let pidfd = proc::open_pidfd(pid, start_time);
     guard.child = Some(pid);
+    if namespaces.new_user() {
+        namespaces.write_id_maps(pid)?;
+        sync::send_go(&pair.parent);
+    }
 
     match sync::receive(&pair.parent)? {
         Report::Ready => {}
