@@ -28,26 +28,42 @@ pub fn create(container_dir: &Path) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// Opens the fifo `O_PATH` (no blocking) so init can later reopen it for
-/// writing through `/proc/self/fd`, wherever its root is by then.
-pub fn open_path(p: &Path) -> Result<OwnedFd> {
-    let c = CString::new(p.as_os_str().as_bytes()).map_err(|e| Error::other(e.to_string()))?;
+/// Opens the container directory `O_PATH` so init can later open the fifo
+/// relative to it, wherever its root is by then (after pivot_root, with or
+/// without /proc in the container).
+pub fn open_dir(container_dir: &Path) -> Result<OwnedFd> {
+    let c = CString::new(container_dir.as_os_str().as_bytes())
+        .map_err(|e| Error::other(e.to_string()))?;
     // SAFETY: valid C string; fd checked and owned.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
-        return Err(Error::path("open", p, std::io::Error::last_os_error()));
+        return Err(Error::path(
+            "open",
+            container_dir,
+            std::io::Error::last_os_error(),
+        ));
     }
     // SAFETY: fresh fd.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// In init: blocks until `start` opens the fifo, then writes one byte.
-/// Async-signal-safe apart from the error value.
-pub fn wait_for_start(path_fd: &OwnedFd) -> std::io::Result<()> {
-    let proc_path = format!("/proc/self/fd/{}\0", path_fd.as_raw_fd());
+pub fn wait_for_start(dir_fd: &OwnedFd) -> std::io::Result<()> {
+    const NAME: &[u8] = b"exec.fifo\0";
     let fd = loop {
-        // SAFETY: NUL-terminated path.
-        let fd = unsafe { libc::open(proc_path.as_ptr().cast(), libc::O_WRONLY | libc::O_CLOEXEC) };
+        // SAFETY: NUL-terminated name relative to a directory fd we hold.
+        let fd = unsafe {
+            libc::openat(
+                dir_fd.as_raw_fd(),
+                NAME.as_ptr().cast(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            )
+        };
         if fd >= 0 {
             break fd;
         }

@@ -58,9 +58,9 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
     let mut state = initial_state(&bundle, &opts.id, &workload);
     dir.save(&state)?;
 
-    let fifo_path = fifo::create(&dir.path)?;
     let min_fd = 3 + opts.preserve_fds;
-    let fifo_fd = high_fd(fifo::open_path(&fifo_path)?, min_fd)?;
+    fifo::create(&dir.path)?;
+    let fifo_fd = high_fd(fifo::open_dir(&dir.path)?, min_fd)?;
     let pair = sync::pair(min_fd)?;
 
     namespaces.enter_pid_namespace()?;
