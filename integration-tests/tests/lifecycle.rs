@@ -577,14 +577,18 @@ fn delete_force_cleans_a_half_created_container() {
     let Some(env) = TestEnv::new("lc_half_created") else {
         return;
     };
-    // Let runwasm make the root, then fake what a crash mid-create leaves.
+    // Let runwasm make the root, then fake what a crash mid-create leaves:
+    // create renames a directory holding its `.lock` into place, so a
+    // crashed create leaves at least that.
     let b = env.bundle("hello");
     let ok = env.id("ok");
     env.create(&ok, &b);
     let empty = env.id("empty-dir");
     fs::create_dir(env.state_dir(&empty)).unwrap();
+    fs::write(env.state_dir(&empty).join(".lock"), "").unwrap();
     let garbage = env.id("garbage-state");
     fs::create_dir(env.state_dir(&garbage)).unwrap();
+    fs::write(env.state_dir(&garbage).join(".lock"), "").unwrap();
     fs::write(env.state_dir(&garbage).join("state.json"), "{ truncated").unwrap();
 
     // list must survive them and still show the real container.

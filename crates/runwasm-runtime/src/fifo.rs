@@ -82,9 +82,25 @@ pub fn wait_for_start(dir_fd: &OwnedFd) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether init `pid` still holds the container directory open, i.e. has
+/// not yet passed the fifo (it closes that fd right after).
+pub fn init_waiting(pid: i32, container_dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == container_dir))
+}
+
 /// In `start`: opens the fifo for reading and takes init's byte, giving up
-/// if init dies first (`alive` is polled between waits).
-pub fn release(p: &Path, mut alive: impl FnMut() -> bool) -> Result<()> {
+/// if init dies first or is found already past the fifo (a `start` killed
+/// before it could remove the fifo).
+pub fn release(
+    p: &Path,
+    mut alive: impl FnMut() -> bool,
+    mut waiting: impl FnMut() -> bool,
+) -> Result<()> {
     let c = CString::new(p.as_os_str().as_bytes()).map_err(|e| Error::other(e.to_string()))?;
     // SAFETY: valid C string; O_NONBLOCK so the open does not wait for init.
     let fd = unsafe {
@@ -115,6 +131,9 @@ pub fn release(p: &Path, mut alive: impl FnMut() -> bool) -> Result<()> {
         }
         if !alive() {
             return Err(Error::other("container init exited before it could start"));
+        }
+        if n == 0 && !waiting() {
+            return Err(Error::other("cannot start an already running container"));
         }
         let mut pfd = libc::pollfd {
             fd: fd.as_raw_fd(),

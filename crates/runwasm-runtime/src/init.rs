@@ -43,6 +43,8 @@ pub(crate) struct InitArgs<'a> {
     pub sync: OwnedFd,
     pub fifo: OwnedFd,
     pub preserve_fds: i32,
+    /// runwasm's own fds that may sit in the `--preserve-fds` range.
+    pub close_also: Vec<i32>,
 }
 
 enum Prepared {
@@ -56,12 +58,24 @@ enum Prepared {
 
 /// The init process's whole life.
 pub(crate) fn run(args: InitArgs<'_>) -> ! {
-    logging::disable();
+    let log_fd = logging::disable();
     reset_signals();
-    close_fds(
-        args.preserve_fds,
-        &[args.sync.as_raw_fd(), args.fifo.as_raw_fd()],
-    );
+    // Die with `create` until ready is reported: a create killed half-way
+    // must not leave an init nobody knows how to find.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    // Our own session, as runc's init: the caller's terminal or process
+    // group signals (Ctrl-C, hang-up) do not reach the container.
+    // SAFETY: setsid has no memory effects.
+    unsafe { libc::setsid() };
+    let keep = [args.sync.as_raw_fd(), args.fifo.as_raw_fd()];
+    close_fds(args.preserve_fds, &keep);
+    for fd in args.close_also.iter().copied().chain(log_fd) {
+        if fd > 2 && !keep.contains(&fd) {
+            // SAFETY: closing runwasm's own descriptor in the child.
+            unsafe { libc::close(fd) };
+        }
+    }
 
     if let Err(e) = enter_namespaces(&args) {
         sync::send_error(&args.sync, &e.to_string());
@@ -74,6 +88,11 @@ pub(crate) fn run(args: InitArgs<'_>) -> ! {
             exit(1);
         }
     };
+    // Cleared before reporting: `create` may exit the moment it hears us.
+    // If it dies before recording `created`, the state still names this
+    // pid (status creating) and `delete` kills it.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
     sync::send_ready(&args.sync);
     drop(args.sync);
 

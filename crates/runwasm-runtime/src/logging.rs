@@ -28,14 +28,17 @@ pub enum Format {
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 static SINK: Mutex<Option<Box<dyn Write + Send>>> = Mutex::new(None);
+/// The log file's descriptor, if there is one.
+static LOG_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 
 struct LogSubscriber {
     format: Format,
     max: Level,
 }
 
-/// Sets the global logger. `path`: `--log`; `debug`: `--debug`.
-pub fn init(path: Option<&Path>, format: Format, debug: bool) -> Result<()> {
+/// Sets the global logger. `path`: `--log`; `debug`: `--debug`. Returns true
+/// when log lines go to stderr (so the caller does not print errors twice).
+pub fn init(path: Option<&Path>, format: Format, debug: bool) -> Result<bool> {
     let sink: Option<Box<dyn Write + Send>> = match path {
         Some(p) => {
             let f = OpenOptions::new()
@@ -45,26 +48,29 @@ pub fn init(path: Option<&Path>, format: Format, debug: bool) -> Result<()> {
                 .custom_flags(libc::O_CLOEXEC)
                 .open(p)
                 .map_err(|e| Error::path("open log file", p, e))?;
+            LOG_FD.store(std::os::fd::AsRawFd::as_raw_fd(&f), Ordering::SeqCst);
             Some(Box::new(f))
         }
         None if debug => Some(Box::new(std::io::stderr())),
         None => None,
     };
     let has_sink = sink.is_some();
+    let to_stderr = path.is_none() && debug;
     *SINK.lock().unwrap_or_else(|e| e.into_inner()) = sink;
     if has_sink {
         let max = if debug { Level::DEBUG } else { Level::WARN };
         // A second init (tests) keeps the first subscriber; harmless.
         let _ = tracing::subscriber::set_global_default(LogSubscriber { format, max });
     }
-    Ok(())
+    Ok(to_stderr)
 }
 
-/// Stops all logging in this process and drops the log file (init calls it
-/// right after fork, before closing inherited descriptors).
-pub fn disable() {
+/// Stops all logging in this process (init calls it right after fork,
+/// before closing inherited descriptors). Returns the log file's fd, which
+/// the caller closes.
+pub fn disable() -> Option<i32> {
     ENABLED.store(false, Ordering::SeqCst);
-    // SAFETY-free: after fork the child is single-threaded, so the lock
+    // After fork the child is single-threaded, so the lock
     // cannot be held by anyone else.
     if let Ok(mut s) = SINK.try_lock() {
         // Leak rather than close: the fd is closed with the others, and a
@@ -73,6 +79,8 @@ pub fn disable() {
             std::mem::forget(w);
         }
     }
+    let fd = LOG_FD.swap(-1, Ordering::SeqCst);
+    (fd >= 0).then_some(fd)
 }
 
 struct MessageVisitor {

@@ -43,7 +43,8 @@ const SIGNALS: &[(&str, i32)] = &[
 pub fn parse(s: &str) -> Result<i32> {
     let unknown = || Error::other(format!("unknown signal {s:?}"));
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) {
+        // 0 checks that the process exists, as kill(2) and runc allow.
+        return if (0..=libc::SIGRTMAX()).contains(&n) {
             Ok(n)
         } else {
             Err(unknown())
@@ -56,7 +57,7 @@ pub fn parse(s: &str) -> Result<i32> {
     }
     let rt = |base: i32, off: &str| -> Option<i32> {
         let off: i32 = if off.is_empty() { 0 } else { off.parse().ok()? };
-        let n = base + off;
+        let n = base.checked_add(off)?;
         (libc::SIGRTMIN()..=libc::SIGRTMAX())
             .contains(&n)
             .then_some(n)
@@ -84,13 +85,23 @@ mod tests {
             assert_eq!(parse(s).unwrap(), libc::SIGTERM, "{s}");
         }
         assert_eq!(parse("KILL").unwrap(), 9);
+        assert_eq!(parse("0").unwrap(), 0);
         assert_eq!(parse("RTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
         assert_eq!(parse("SIGRTMAX-1").unwrap(), libc::SIGRTMAX() - 1);
     }
 
     #[test]
     fn rejects_unknown() {
-        for s in ["FOO", "0", "-1", "99", "SIG", "", "RTMIN+99"] {
+        for s in [
+            "FOO",
+            "-1",
+            "99",
+            "SIG",
+            "",
+            "RTMIN+99",
+            "RTMIN+2147483647",
+            "RTMAX-2147483647",
+        ] {
             let e = parse(s).unwrap_err().to_string();
             assert!(e.contains("unknown signal"), "{s}: {e}");
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -77,6 +77,7 @@ pub struct StateStore {
 impl StateStore {
     /// Opens the root, creating it (0700) when missing.
     pub fn open(root: &Path) -> Result<Self> {
+        let root = &crate::config::absolute(root)?;
         match fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -93,7 +94,7 @@ impl StateStore {
     /// Opens the root without creating it; a missing root holds nothing.
     pub fn existing(root: &Path) -> Self {
         StateStore {
-            root: root.to_path_buf(),
+            root: crate::config::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
         }
     }
 
@@ -106,25 +107,43 @@ impl StateStore {
     }
 
     /// Makes `ROOT/ID` for a new container; fails if the id is taken.
+    ///
+    /// The directory is built under a temporary name (with a `:`, which no
+    /// id may contain) holding its lock file, then renamed into place with
+    /// `RENAME_NOREPLACE`: a container directory always has its `.lock`, which
+    /// is how runwasm's entries are told from other runtimes'.
     pub fn create(&self, id: &str) -> Result<ContainerDir> {
         id::validate(id)?;
         let path = self.container_path(id);
-        match fs::DirBuilder::new().mode(0o711).create(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                return Err(Error::AlreadyExists(id.to_string()))
-            }
-            Err(e) => return Err(Error::path("create state directory", &path, e)),
+        if path.exists() {
+            return Err(Error::AlreadyExists(id.to_string()));
         }
-        ContainerDir::lock(id, path)
+        let tmp = self.root.join(format!(".new:{id}:{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::DirBuilder::new()
+            .mode(0o711)
+            .create(&tmp)
+            .map_err(|e| Error::path("create state directory", &tmp, e))?;
+        let dir = ContainerDir::lock(id, tmp.clone(), true)?;
+        if let Err(e) = rename_noreplace(&tmp, &path) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(if e.raw_os_error() == Some(libc::EEXIST) {
+                Error::AlreadyExists(id.to_string())
+            } else {
+                Error::path("create state directory", &path, e)
+            });
+        }
+        Ok(ContainerDir { path, ..dir })
     }
 
-    /// Opens and locks an existing container's directory.
+    /// Opens and locks an existing container's directory. A directory
+    /// without runwasm's `.lock` belongs to another runtime and is left as
+    /// it is.
     pub fn open_container(&self, id: &str) -> Result<ContainerDir> {
         id::validate(id)?;
         let path = self.container_path(id);
         match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => ContainerDir::lock(id, path),
+            Ok(m) if m.is_dir() => ContainerDir::lock(id, path, false),
             Ok(_) => Err(Error::NotExist(id.to_string())),
             Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::NotExist(id.to_string())),
             Err(e) => Err(Error::path("open state directory", &path, e)),
@@ -153,26 +172,26 @@ impl StateStore {
 pub struct ContainerDir {
     pub id: String,
     pub path: PathBuf,
-    _lock: File,
+    lock: File,
 }
 
 impl ContainerDir {
-    fn lock(id: &str, path: PathBuf) -> Result<Self> {
+    fn lock(id: &str, path: PathBuf, create: bool) -> Result<Self> {
         let lock_path = path.join(LOCK_FILE);
         let lock = OpenOptions::new()
-            .create(true)
+            .create(create)
             .truncate(false)
             .write(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&lock_path)
-            .map_err(|e| {
-                if e.kind() == ErrorKind::NotFound {
-                    // Deleted under us.
-                    Error::NotExist(id.to_string())
-                } else {
-                    Error::path("open lock", &lock_path, e)
-                }
+            .map_err(|e| match e.kind() {
+                ErrorKind::NotFound if path.exists() => Error::Other(format!(
+                    "container {id:?} is not a runwasm container ({} has no {LOCK_FILE})",
+                    path.display()
+                )),
+                ErrorKind::NotFound => Error::NotExist(id.to_string()),
+                _ => Error::path("open lock", &lock_path, e),
             })?;
         loop {
             // SAFETY: flock on an fd we own.
@@ -185,11 +204,25 @@ impl ContainerDir {
                 return Err(Error::path("lock", &lock_path, e));
             }
         }
+        // The directory may have been deleted (and even made again) while
+        // we waited: the lock only counts if it is still the one in place.
+        let ours = lock.metadata().ok();
+        let current = fs::symlink_metadata(&lock_path).ok();
+        match (ours, current) {
+            (Some(a), Some(b)) if a.ino() == b.ino() && a.dev() == b.dev() => {}
+            _ => return Err(Error::NotExist(id.to_string())),
+        }
         Ok(ContainerDir {
             id: id.to_string(),
             path,
-            _lock: lock,
+            lock,
         })
+    }
+
+    /// The lock's descriptor (init closes it even inside the
+    /// `--preserve-fds` range).
+    pub fn lock_fd(&self) -> i32 {
+        self.lock.as_raw_fd()
     }
 
     pub fn state_path(&self) -> PathBuf {
@@ -251,6 +284,27 @@ impl ContainerDir {
     }
 }
 
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let f = std::ffi::CString::new(from.as_os_str().as_bytes())?;
+    let t = std::ffi::CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: valid C strings; renameat2 only renames.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,10 +358,17 @@ mod tests {
             r#"{"id":"runc1","init_process_pid":1}"#,
         )
         .unwrap();
-        let err = store.open_container("runc1").unwrap().load().unwrap_err();
+        let err = store.open_container("runc1").err().unwrap();
         assert!(err.to_string().contains("not a runwasm container"), "{err}");
-        fs::write(tmp.path().join("runc1/state.json"), "garbage").unwrap();
-        let err = store.open_container("runc1").unwrap().load().unwrap_err();
-        assert!(err.to_string().contains("not a runwasm container"), "{err}");
+        assert!(!tmp.path().join("runc1/.lock").exists());
+        // Ours, but the state file is garbage: a clear error too.
+        let dir = store.create("c2").unwrap();
+        fs::write(dir.state_path(), "garbage").unwrap();
+        drop(dir);
+        let err = store.open_container("c2").unwrap().load().unwrap_err();
+        assert!(
+            err.to_string().contains("not a runwasm container state"),
+            "{err}"
+        );
     }
 }

@@ -18,28 +18,33 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     if cli.version {
-        print!("{}", commands::version());
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), commands::version().as_bytes());
         return ExitCode::SUCCESS;
     }
     let format = match cli.log_format {
         LogFormat::Text => Format::Text,
         LogFormat::Json => Format::Json,
     };
-    if let Err(e) = logging::init(cli.log.as_deref(), format, cli.debug) {
-        eprintln!("runwasm: {e}");
-        return ExitCode::FAILURE;
-    }
+    let log_to_stderr = match logging::init(cli.log.as_deref(), format, cli.debug) {
+        Ok(to_stderr) => to_stderr,
+        Err(e) => {
+            eprintln!("runwasm: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let Some(command) = cli.command.as_ref() else {
         use clap::CommandFactory;
         let _ = Cli::command().print_help();
-        return ExitCode::FAILURE;
+        return ExitCode::SUCCESS;
     };
     match commands::dispatch(&cli, command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let msg = e.to_string();
             tracing::error!("{msg}");
-            eprintln!("runwasm: {msg}");
+            if !log_to_stderr {
+                eprintln!("runwasm: {msg}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -54,12 +59,19 @@ fn usage_error(e: clap::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let text = e.to_string();
-    let msg = text
-        .lines()
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut msg = lines
         .next()
         .unwrap_or("invalid arguments")
         .trim_start_matches("error: ")
         .to_string();
+    // "the following required arguments were not provided:" names them on
+    // the next line.
+    if msg.ends_with(':') {
+        if let Some(next) = lines.next() {
+            msg = format!("{msg} {next}");
+        }
+    }
     let (log, format) = scan_log_flags();
     if let Some(path) = log {
         if logging::init(Some(path.as_ref()), format, false).is_ok() {

@@ -82,6 +82,7 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
                 sync: pair.child,
                 fifo: fifo_fd,
                 preserve_fds: opts.preserve_fds,
+                close_also: vec![dir.lock_fd()],
             })
         }
         Ok(pid) => pid,
@@ -92,6 +93,11 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
     let start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
     let pidfd = proc::open_pidfd(pid, start_time);
     guard.child = Some(pid);
+    // Recorded at once: if this process is killed from here on, `state`
+    // shows the init and `delete --force` finds and kills it.
+    state.pid = pid;
+    state.init_start_time = start_time;
+    dir.save(&state)?;
     if namespaces.new_user() {
         namespaces.write_id_maps(pid)?;
         sync::send_go(&pair.parent);
@@ -117,8 +123,6 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
         pidfile::write(p, pid)?;
     }
     state.status = Status::Created;
-    state.pid = pid;
-    state.init_start_time = start_time;
     dir.save(&state)?;
     guard.disarm();
     Ok(Created { pid, pidfd })

@@ -39,6 +39,7 @@ pub struct OciState {
     pub rootfs: PathBuf,
     pub created: String,
     pub owner: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -58,7 +59,10 @@ impl Container {
     /// the exec fifo.
     pub fn status(&self) -> Status {
         match self.state.status {
-            // The lock is ours, so the `create` that wrote this is gone.
+            // The lock is ours, so the `create` that wrote this is gone; its
+            // init may still be alive (it dies with create unless it was
+            // already ready).
+            Status::Creating if self.init_alive() => Status::Creating,
             Status::Creating => Status::Stopped,
             Status::Stopped => Status::Stopped,
             Status::Created | Status::Running | Status::Paused => {

@@ -19,7 +19,23 @@ pub fn start(store: &StateStore, id: &str) -> Result<()> {
     }
     let fifo_path = fifo::path(&c.dir.path);
     let (pid, start) = (c.state.pid, c.state.init_start_time);
-    fifo::release(&fifo_path, || crate::proc::is_alive(pid, start))?;
+    // As the kernel names it in /proc/PID/fd (symlinks such as /var/run
+    // resolved).
+    let dir = std::fs::canonicalize(&c.dir.path).unwrap_or_else(|_| c.dir.path.clone());
+    let released = fifo::release(
+        &fifo_path,
+        || crate::proc::is_alive(pid, start),
+        || fifo::init_waiting(pid, &dir),
+    );
+    if let Err(e) = released {
+        if crate::proc::is_alive(pid, start) {
+            // Already running (an earlier start died before this point).
+            let _ = std::fs::remove_file(&fifo_path);
+            c.state.status = Status::Running;
+            c.dir.save(&c.state)?;
+        }
+        return Err(e);
+    }
     let _ = std::fs::remove_file(&fifo_path);
     c.state.status = Status::Running;
     c.dir.save(&c.state)

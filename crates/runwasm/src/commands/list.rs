@@ -43,13 +43,7 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<u8> {
                     s.owner.clone(),
                 ]);
             }
-            let mut out = String::new();
-            for line in table(&rows) {
-                out.push_str(&line);
-                out.push('\n');
-            }
-            print!("{out}");
-            Ok(0)
+            println_out(&table(&rows).join("\n"))
         }
     }
 }
