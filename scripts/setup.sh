@@ -6,7 +6,8 @@
 #   WasmEdge       libwasmedge-dev 0.14 (trixie; on bookworm trixie is added at
 #                  pin priority 100 so only what we ask for comes from it)
 #   test modules   clang, lld, wasi-libc, the wasm32 compiler-rt builtins
-#   tools          just, jq, busybox-static, runc/crun (tests and bench)
+#   tools          just, jq, busybox-static, libseccomp-dev
+#   Rust           the machine's cargo if it is >= 1.80, else Debian trixie's
 set -euo pipefail
 
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -21,10 +22,19 @@ codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 stamp=/var/lib/runwasm-setup.stamp
 script_sum=$(sha256sum "$0" | cut -d' ' -f1)
 
-# Fast path: everything already present and this exact script already ran.
+rust_ok() { # cargo on PATH and rustc new enough for the workspace (1.80)
+    command -v cargo >/dev/null 2>&1 || return 1
+    local v
+    v=$(rustc --version 2>/dev/null | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
+    [ -n "$v" ] && [ "$v" -ge 80 ]
+}
+
+# Fast path: this exact script already ran and everything is still there.
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$script_sum" ] \
-    && [ -e /usr/include/wasmedge/wasmedge.h ] && command -v just >/dev/null \
-    && command -v clang >/dev/null && command -v cargo >/dev/null; then
+    && [ -e /usr/include/wasmedge/wasmedge.h ] && [ -e /usr/lib/wasm32-wasi/libc.a ] \
+    && ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 \
+    && command -v just >/dev/null && command -v clang >/dev/null \
+    && command -v wasm-ld >/dev/null && command -v jq >/dev/null && rust_ok; then
     exit 0
 fi
 
@@ -78,9 +88,6 @@ need procps
 need util-linux
 need iproute2
 need python3
-# compiler-rt builtins for wasm32 (the version follows clang's)
-clang_major=$(apt-cache policy clang 2>/dev/null | sed -n 's/.*Installed: 1:\([0-9]*\).*/\1/p' | head -1)
-[ -n "$clang_major" ] && [ "$clang_major" != "(none)" ] || clang_major=""
 
 if [ ${#pkgs[@]} -gt 0 ]; then
     apt_update
@@ -120,11 +127,14 @@ if [ ${#pkgs[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 fi
 
-# Rust: use the machine's toolchain (rustup) when present.
-if ! command -v cargo >/dev/null 2>&1; then
+# Rust: the machine's toolchain (rustup) when it is new enough; otherwise
+# Debian's from trixie (1.85; bookworm's 1.63 is too old for the workspace).
+if ! rust_ok; then
     apt_update
-    log "no cargo found; installing Debian's cargo/rustc (may be too old: rustup is preferred)"
-    apt-get install -y -qq --no-install-recommends cargo rustc >/dev/null
+    log "cargo >= 1.80 not found; installing cargo and rustc ${from_trixie[*]}"
+    apt-get install -y -qq --no-install-recommends "${from_trixie[@]}" cargo rustc >/dev/null
+    hash -r
+    rust_ok || { log "rustc is still older than 1.80: install a newer toolchain (rustup)"; exit 1; }
 fi
 
 echo "$script_sum" > "$stamp"
