@@ -7,7 +7,7 @@
 #                  pin priority 100 so only what we ask for comes from it)
 #   test modules   clang, lld, wasi-libc, the wasm32 compiler-rt builtins
 #   tools          just, jq, busybox-static, libseccomp-dev
-#   Rust           the machine's cargo if it is >= 1.80, else Debian trixie's
+#   Rust           the machine's cargo if it is >= 1.85, else Debian trixie's
 set -euo pipefail
 
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -22,11 +22,11 @@ codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 stamp=/var/lib/runwasm-setup.stamp
 script_sum=$(sha256sum "$0" | cut -d' ' -f1)
 
-rust_ok() { # cargo on PATH and rustc new enough for the workspace (1.80)
+rust_ok() { # cargo on PATH and rustc new enough for the workspace (1.85)
     command -v cargo >/dev/null 2>&1 || return 1
     local v
     v=$(rustc --version 2>/dev/null | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
-    [ -n "$v" ] && [ "$v" -ge 80 ]
+    [ -n "$v" ] && [ "$v" -ge 85 ]
 }
 
 # Fast path: this exact script already ran and everything is still there.
@@ -98,6 +98,7 @@ pkgs=()
 
 clang_major=$(clang --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)
 need "libclang-rt-${clang_major}-dev-wasm32"
+need "libclang1-${clang_major}"   # bindgen (wasmedge-sys) loads libclang
 
 # WasmEdge
 if [ ! -e /usr/include/wasmedge/wasmedge.h ]; then
@@ -131,10 +132,10 @@ fi
 # Debian's from trixie (1.85; bookworm's 1.63 is too old for the workspace).
 if ! rust_ok; then
     apt_update
-    log "cargo >= 1.80 not found; installing cargo and rustc ${from_trixie[*]}"
+    log "cargo >= 1.85 not found; installing cargo and rustc ${from_trixie[*]}"
     apt-get install -y -qq --no-install-recommends "${from_trixie[@]}" cargo rustc >/dev/null
     hash -r
-    rust_ok || { log "rustc is still older than 1.80: install a newer toolchain (rustup)"; exit 1; }
+    rust_ok || { log "rustc is still older than 1.85: install a newer toolchain (rustup)"; exit 1; }
 fi
 
 echo "$script_sum" > "$stamp"

@@ -1,5 +1,5 @@
 //! The JSON configuration `runwasm_wasm_instantiate` receives, and its
-//! conversion to the C strings WasmEdge's WASI module takes.
+//! conversion to the strings WasmEdge's WASI module takes.
 //!
 //! ```json
 //! {"args":["/m.wasm","a"],"env":["K=V"],
@@ -9,7 +9,6 @@
 //! The guest sees exactly these arguments, environment and directories:
 //! nothing is inherited from the host process.
 
-use std::ffi::{c_char, CString};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -86,66 +85,36 @@ impl Config {
         Ok(())
     }
 
-    /// The C strings for `WasmEdge_ModuleInstanceCreateWASI`.
-    pub(crate) fn wasi_strings(&self) -> Result<WasiStrings, Error> {
-        Ok(WasiStrings {
-            args: CStrings::new(self.args.iter().map(String::as_str))?,
-            env: CStrings::new(self.env.iter().map(String::as_str))?,
-            preopens: CStrings::new(
-                self.preopens
-                    .iter()
-                    .map(|p| format!("{}:{}", p.guest, p.host)),
-            )?,
-        })
-    }
-}
-
-/// Owned C strings plus the pointer array that refers to them.
-pub(crate) struct CStrings {
-    // `ptrs` points into `_owned`'s heap buffers, which do not move when
-    // the `CStrings` does.
-    _owned: Vec<CString>,
-    ptrs: Vec<*const c_char>,
-}
-
-impl CStrings {
-    fn new<S: Into<Vec<u8>>>(items: impl Iterator<Item = S>) -> Result<Self, Error> {
-        let owned = items
-            .map(|s| {
-                CString::new(s).map_err(|e| {
-                    Error::Config(format!(
-                        "config string {:?} contains a NUL byte",
-                        String::from_utf8_lossy(&e.into_vec())
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let ptrs = owned.iter().map(|c| c.as_ptr()).collect();
-        Ok(Self {
-            _owned: owned,
-            ptrs,
-        })
-    }
-
-    /// The array pointer, NULL when empty (as the C API asks).
-    pub fn as_ptr(&self) -> *const *const c_char {
-        if self.ptrs.is_empty() {
-            std::ptr::null()
-        } else {
-            self.ptrs.as_ptr()
+    /// The strings for `WasiModule::create`, which panics on a NUL byte
+    /// (it makes C strings of them): such a string is an error here.
+    pub(crate) fn wasi_strings(&self) -> Result<WasiStrings<'_>, Error> {
+        let strings = WasiStrings {
+            args: self.args.iter().map(String::as_str).collect(),
+            env: self.env.iter().map(String::as_str).collect(),
+            preopens: self
+                .preopens
+                .iter()
+                .map(|p| format!("{}:{}", p.guest, p.host))
+                .collect(),
+        };
+        let all = strings.args.iter().chain(&strings.env).copied();
+        if let Some(s) = all
+            .chain(strings.preopens.iter().map(String::as_str))
+            .find(|s| s.contains('\0'))
+        {
+            return Err(Error::Config(format!(
+                "config string {s:?} contains a NUL byte"
+            )));
         }
-    }
-
-    pub fn count(&self) -> u32 {
-        u32::try_from(self.ptrs.len()).unwrap_or(u32::MAX)
+        Ok(strings)
     }
 }
 
-/// argv, environment and preopens as C strings.
-pub(crate) struct WasiStrings {
-    pub args: CStrings,
-    pub env: CStrings,
-    pub preopens: CStrings,
+/// argv, environment and preopens (`GUEST:HOST`) for the WASI module.
+pub(crate) struct WasiStrings<'a> {
+    pub args: Vec<&'a str>,
+    pub env: Vec<&'a str>,
+    pub preopens: Vec<String>,
 }
 
 #[cfg(test)]
@@ -164,9 +133,10 @@ mod tests {
         assert_eq!(c.env, ["K=V"]);
         assert_eq!(c.preopens.len(), 1);
         assert_eq!(c.max_memory_pages, None);
-        let s = c.wasi_strings().expect("C strings");
-        assert_eq!(s.args.count(), 2);
-        assert!(s.env.count() == 1 && s.preopens.count() == 1);
+        let s = c.wasi_strings().expect("WASI strings");
+        assert_eq!(s.args, ["/m.wasm", "a"]);
+        assert_eq!(s.env, ["K=V"]);
+        assert_eq!(s.preopens, [format!("/:{}", dir.to_string_lossy())]);
     }
 
     #[test]
@@ -174,7 +144,7 @@ mod tests {
         let c = Config::from_json(br#"{"args":["x"],"max_memory_pages":3}"#).expect("valid");
         assert!(c.env.is_empty() && c.preopens.is_empty());
         assert_eq!(c.max_memory_pages, Some(3));
-        assert!(c.wasi_strings().expect("C strings").env.as_ptr().is_null());
+        assert!(c.wasi_strings().expect("WASI strings").env.is_empty());
     }
 
     #[test]
@@ -202,7 +172,13 @@ mod tests {
                 .to_string();
             assert!(err.contains(want), "{err:?} lacks {want:?}");
         }
-        let c = Config::from_json(br#"{"args":["a\u0000b"]}"#).expect("JSON is valid");
-        assert!(c.wasi_strings().is_err());
+        for json in [
+            &br#"{"args":["a\u0000b"]}"#[..],
+            br#"{"args":["a"],"env":["K=\u0000"]}"#,
+        ] {
+            let c = Config::from_json(json).expect("JSON is valid");
+            let err = c.wasi_strings().err().expect("NUL is rejected").to_string();
+            assert!(err.contains("contains a NUL byte"), "{err}");
+        }
     }
 }

@@ -50,16 +50,15 @@
 //!
 //! * [`abi`]: the exported functions (pointers, buffers, no unwinding).
 //! * [`config`]: the JSON config.
-//! * `engine`: load / instantiate / run on the WasmEdge C API, bound by
-//!   hand in `ffi`; `inspect` names the import that failed to link and
-//!   checks memories against the cap, `result` turns WasmEdge results into
-//!   messages.
+//! * `engine`: load / instantiate / run with `wasmedge-sdk` 0.14 (on the
+//!   system's libwasmedge 0.14); `inspect` names the import that failed to
+//!   link and checks memories against the cap, `result` turns the SDK's
+//!   errors into messages and tells traps from other failures.
 
 pub mod abi;
 pub mod config;
 mod engine;
 mod error;
-mod ffi;
 mod inspect;
 mod result;
 #[cfg(test)]

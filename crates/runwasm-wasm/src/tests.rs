@@ -280,4 +280,21 @@ fn proc_exit_in_the_start_function_is_the_exit_code() {
          (func $s (call $exit (i32.const 3))) (start $s)
          (func (export "_start") (call $exit (i32.const 4))))"#;
     assert_eq!(run_wat(wat, ARGS_ONLY), Ok((3, String::new())));
+    // proc_exit(0) there too: exit code 0, `_start` still not run.
+    let wat = wat.replace("(i32.const 3)", "(i32.const 0)");
+    assert_eq!(run_wat(&wat, ARGS_ONLY), Ok((0, String::new())));
+}
+
+#[test]
+fn tags_fail_load() {
+    // Exception handling stays off: a tag import or export never reaches
+    // the SDK's import/export inspection (which panics on tags).
+    for wat in [
+        r#"(module (import "env" "t" (tag)) (func (export "_start")))"#,
+        r#"(module (tag (export "t")) (func (export "_start")))"#,
+    ] {
+        let bytes = wat::parse_str(wat).expect("WAT");
+        let err = load(&bytes).expect_err("tags need exception handling");
+        assert!(err.starts_with("invalid wasm module: "), "{err}");
+    }
 }
