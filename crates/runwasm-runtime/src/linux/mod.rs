@@ -2,4 +2,12 @@
 //! filesystem and mounts, devices, hardening (capabilities, seccomp, rlimits,
 //! user), and OCI hooks. Everything here runs either in the init process
 //! between clone and `start`, or in the runtime around it.
+
+pub mod caps;
+pub mod limits;
+pub mod lsm;
 pub mod namespaces;
+pub mod process;
+pub mod seccomp;
+pub mod security;
+pub mod sysctl;
