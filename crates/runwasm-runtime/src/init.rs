@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use crate::config::Bundle;
 use crate::executor::{Instance, Outcome, WasiConfig, WasmEngine};
 use crate::linux::namespaces::Namespaces;
+use crate::linux::security;
 use crate::workload::{WasmModule, Workload};
 use crate::{fifo, logging, sync, Error, Result};
 
@@ -77,11 +78,7 @@ pub(crate) fn run(args: InitArgs<'_>) -> ! {
         }
     }
 
-    if let Err(e) = enter_namespaces(&args) {
-        sync::send_error(&args.sync, &e.to_string());
-        exit(1);
-    }
-    let prepared = match prepare(args.bundle, args.workload) {
+    let prepared = match setup(&args) {
         Ok(p) => p,
         Err(e) => {
             sync::send_error(&args.sync, &e.to_string());
@@ -101,6 +98,12 @@ pub(crate) fn run(args: InitArgs<'_>) -> ! {
         exit(1);
     }
     drop(args.fifo);
+    // Seccomp with noNewPrivileges is loaded last, right before the
+    // workload, as runc does.
+    if let Err(e) = security::harden_last(&args.bundle.spec) {
+        let _ = writeln!(std::io::stderr(), "runwasm: {e}");
+        exit(EXIT_CANNOT_RUN);
+    }
 
     match prepared {
         Prepared::Wasm(engine, instance) => match engine.run(instance) {
@@ -118,14 +121,22 @@ pub(crate) fn run(args: InitArgs<'_>) -> ! {
             program,
             argv,
             envp,
-        } => {
-            if let Err(msg) = enter_rootfs(args.bundle) {
-                let _ = writeln!(std::io::stderr(), "runwasm: {msg}");
-                exit(EXIT_CANNOT_RUN);
-            }
-            exec_native(&program, &argv, &envp)
-        }
+        } => exec_native(&program, &argv, &envp),
     }
+}
+
+/// Everything between clone and `ready`: namespaces, the workload, then
+/// the hardening of config.json (hostname, sysctl, rlimits, user,
+/// capabilities, no_new_privs, seccomp).
+fn setup(args: &InitArgs<'_>) -> Result<Prepared> {
+    enter_namespaces(args)?;
+    let execs = matches!(args.workload, Workload::Native);
+    let prepared = prepare(args.bundle, &args.workload)?;
+    if execs {
+        enter_rootfs(args.bundle).map_err(Error::Other)?;
+    }
+    security::harden(&args.bundle.spec, execs)?;
+    Ok(prepared)
 }
 
 /// Waits for the parent to write the user namespace's id maps, becomes the
@@ -223,19 +234,18 @@ fn close_range(first: u32, last: u32) {
     }
 }
 
-fn prepare(bundle: &Bundle, workload: Workload) -> Result<Prepared> {
+fn prepare(bundle: &Bundle, workload: &Workload) -> Result<Prepared> {
     match workload {
         Workload::Wasm(module) => prepare_wasm(bundle, module),
         Workload::Native => prepare_native(bundle),
     }
 }
 
-fn prepare_wasm(bundle: &Bundle, module: WasmModule) -> Result<Prepared> {
+fn prepare_wasm(bundle: &Bundle, module: &WasmModule) -> Result<Prepared> {
     let engine = WasmEngine::open()?;
     let loaded = engine
         .load(&module.bytes)
         .map_err(|e| Error::other(format!("module {}: {e}", module.guest_path.display())))?;
-    drop(module.bytes);
     let config = WasiConfig {
         args: bundle.args().to_vec(),
         env: bundle.env().to_vec(),
@@ -249,8 +259,8 @@ fn prepare_wasm(bundle: &Bundle, module: WasmModule) -> Result<Prepared> {
 }
 
 /// Native programs: find the executable inside the rootfs the way runc
-/// does, so a missing program fails `create` with runc's words. The chroot
-/// itself happens after `start` (see `enter_rootfs`).
+/// does, so a missing program fails `create` with runc's words. `setup`
+/// then enters the rootfs (see `enter_rootfs`).
 fn prepare_native(bundle: &Bundle) -> Result<Prepared> {
     let cs = |s: &[u8]| CString::new(s).map_err(|e| Error::other(e.to_string()));
     let arg0 = &bundle.args()[0];

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crate::config::{self, Bundle};
 use crate::init::{self, InitArgs};
 use crate::linux::namespaces::{clone_process, Namespaces};
+use crate::linux::security;
 use crate::state::{State, StateStore, Status, RUNTIME_MARKER};
 use crate::sync::{self, Report};
 use crate::workload::{self, Workload};
@@ -49,6 +50,7 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
         ));
     }
     let namespaces = Namespaces::from_spec(&bundle.spec)?;
+    security::validate(&bundle.spec).map_err(|e| in_config(&bundle, e))?;
     let workload = workload::detect(&bundle)?;
     let dir = store.create(&opts.id)?;
     let mut guard = Cleanup {
@@ -99,6 +101,10 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
     state.init_start_time = start_time;
     dir.save(&state)?;
     if namespaces.new_user() {
+        // Limits that init could no longer raise inside its user namespace.
+        let process = bundle.process();
+        security::apply_rlimits_to(pid, process)?;
+        security::set_oom_score_adj_to(pid, process)?;
         namespaces.write_id_maps(pid)?;
         sync::send_go(&pair.parent);
     }
@@ -147,6 +153,17 @@ fn initial_state(bundle: &Bundle, id: &str, workload: &Workload) -> State {
             .into_iter()
             .collect(),
         workload: workload.kind(),
+    }
+}
+
+/// Prefixes a config error with the config file, as every config error is.
+fn in_config(bundle: &Bundle, e: Error) -> Error {
+    match e {
+        Error::Config(m) | Error::Other(m) => Error::Config(format!(
+            "{}: {m}",
+            bundle.path.join("config.json").display()
+        )),
+        e => e,
     }
 }
 
