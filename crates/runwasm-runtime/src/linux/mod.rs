@@ -4,10 +4,16 @@
 //! between clone and `start`, or in the runtime around it.
 
 pub mod caps;
+pub mod cgroupfs;
+pub mod devices;
 pub mod limits;
 pub mod lsm;
+pub mod mountopts;
+pub mod mounts;
 pub mod namespaces;
 pub mod process;
+pub mod resolve;
+pub mod rootfs;
 pub mod seccomp;
 pub mod security;
 pub mod sysctl;
