@@ -12,13 +12,13 @@ use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::Bundle;
 use crate::executor::{Instance, Outcome, WasiConfig, WasmEngine};
 use crate::linux::namespaces::Namespaces;
-use crate::linux::security;
-use crate::workload::{WasmModule, Workload};
+use crate::linux::{rootfs, security};
+use crate::workload::Workload;
 use crate::{fifo, logging, sync, Error, Result};
 
 /// Exit status of a container whose module trapped (128 + SIGABRT, as other
@@ -44,6 +44,7 @@ pub(crate) struct InitArgs<'a> {
     pub sync: OwnedFd,
     pub fifo: OwnedFd,
     pub preserve_fds: i32,
+    pub no_pivot: bool,
     /// runwasm's own fds that may sit in the `--preserve-fds` range.
     pub close_also: Vec<i32>,
 }
@@ -125,17 +126,45 @@ pub(crate) fn run(args: InitArgs<'_>) -> ! {
     }
 }
 
-/// Everything between clone and `ready`: namespaces, the workload, then
-/// the hardening of config.json (hostname, sysctl, rlimits, user,
-/// capabilities, no_new_privs, seccomp).
+/// Everything between clone and `ready`: namespaces, the root filesystem,
+/// the workload, then the hardening of config.json (hostname, sysctl,
+/// rlimits, user, capabilities, no_new_privs, seccomp).
+///
+/// With a mount namespace the rootfs is prepared (mounts, devices), the
+/// module is loaded while the host is still visible, then pivot_root, and
+/// the module is instantiated in the container's own root, so WASI `/` is
+/// the container's `/`. Without one (runc refuses that; we keep it for
+/// configs with no namespaces at all) the module sees the rootfs through a
+/// host-path preopen and a native program is chrooted.
 fn setup(args: &InitArgs<'_>) -> Result<Prepared> {
     enter_namespaces(args)?;
+    let bundle = args.bundle;
+    let spec = &bundle.spec;
     let execs = matches!(args.workload, Workload::Native);
-    let prepared = prepare(args.bundle, &args.workload)?;
-    if execs {
-        enter_rootfs(args.bundle).map_err(Error::Other)?;
+    if !args.namespaces.has(libc::CLONE_NEWNS) {
+        let loaded = load(bundle, &args.workload)?;
+        let prepared = instantiate(bundle, loaded, &bundle.rootfs)?;
+        if execs {
+            enter_rootfs(bundle).map_err(Error::Other)?;
+        }
+        security::harden(spec, execs)?;
+        return Ok(prepared);
     }
-    security::harden(&args.bundle.spec, execs)?;
+    rootfs::prepare_rootfs(spec, &bundle.path, &bundle.rootfs)?;
+    let loaded = load(bundle, &args.workload)?;
+    rootfs::enter_rootfs(&bundle.rootfs, args.no_pivot)?;
+    let cwd = bundle.process().cwd();
+    nix::unistd::chdir(cwd).map_err(|e| {
+        Error::other(format!(
+            "chdir to cwd ({}) set in config.json failed: {}",
+            cwd.display(),
+            e.desc()
+        ))
+    })?;
+    security::harden_namespaces(spec)?;
+    rootfs::finish_rootfs(spec)?;
+    let prepared = instantiate(bundle, loaded, Path::new("/"))?;
+    security::harden_process(spec, execs)?;
     Ok(prepared)
 }
 
@@ -234,27 +263,43 @@ fn close_range(first: u32, last: u32) {
     }
 }
 
-fn prepare(bundle: &Bundle, workload: &Workload) -> Result<Prepared> {
+/// A workload loaded but not yet instantiated.
+enum Loaded {
+    Wasm(WasmEngine, crate::executor::Loaded, PathBuf),
+    Native(Prepared),
+}
+
+/// Loads what must be read from the host: for Wasm the executor library
+/// and the module (parsed and validated); for a native program its path.
+fn load(bundle: &Bundle, workload: &Workload) -> Result<Loaded> {
     match workload {
-        Workload::Wasm(module) => prepare_wasm(bundle, module),
-        Workload::Native => prepare_native(bundle),
+        Workload::Wasm(module) => {
+            let engine = WasmEngine::open()?;
+            let loaded = engine.load(&module.bytes).map_err(|e| {
+                Error::other(format!("module {}: {e}", module.guest_path.display()))
+            })?;
+            Ok(Loaded::Wasm(engine, loaded, module.guest_path.clone()))
+        }
+        Workload::Native => Ok(Loaded::Native(prepare_native(bundle)?)),
     }
 }
 
-fn prepare_wasm(bundle: &Bundle, module: &WasmModule) -> Result<Prepared> {
-    let engine = WasmEngine::open()?;
-    let loaded = engine
-        .load(&module.bytes)
-        .map_err(|e| Error::other(format!("module {}: {e}", module.guest_path.display())))?;
+/// Instantiates a Wasm module with WASI set up from config.json; `root` is
+/// where the container's `/` is seen from here (`/` after pivot_root).
+fn instantiate(bundle: &Bundle, loaded: Loaded, root: &Path) -> Result<Prepared> {
+    let (engine, module, guest_path) = match loaded {
+        Loaded::Wasm(e, m, p) => (e, m, p),
+        Loaded::Native(p) => return Ok(p),
+    };
     let config = WasiConfig {
         args: bundle.args().to_vec(),
         env: bundle.env().to_vec(),
-        preopens: crate::wasi::preopens(&bundle.rootfs, bundle.process().cwd())?,
+        preopens: crate::wasi::preopens(root, bundle.process().cwd())?,
         max_memory_pages: None,
     };
     let instance = engine
-        .instantiate(loaded, &config)
-        .map_err(|e| Error::other(format!("module {}: {e}", module.guest_path.display())))?;
+        .instantiate(module, &config)
+        .map_err(|e| Error::other(format!("module {}: {e}", guest_path.display())))?;
     Ok(Prepared::Wasm(engine, instance))
 }
 

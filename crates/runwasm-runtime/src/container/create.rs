@@ -84,6 +84,7 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
                 sync: pair.child,
                 fifo: fifo_fd,
                 preserve_fds: opts.preserve_fds,
+                no_pivot: opts.no_pivot,
                 close_also: vec![dir.lock_fd()],
             })
         }

@@ -353,13 +353,15 @@ fn apply_sets(caps: &LinuxCapabilities) -> Result<()> {
             )
         };
         if rc != 0 {
+            // runc only warns: an ambient capability must also be permitted
+            // and inheritable, and runc's own default spec lists ambient
+            // capabilities without inheritable ones.
             let e = std::io::Error::last_os_error();
-            return Err(Error::other(format!(
-                "process.capabilities.ambient: raise {}: {} (an ambient capability must also be \
-                 permitted and inheritable)",
+            tracing::warn!(
+                "process.capabilities.ambient: can't raise {}: {}",
                 name(n),
                 strerror(&e)
-            )));
+            );
         }
     }
     Ok(())

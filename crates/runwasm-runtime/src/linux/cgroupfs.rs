@@ -38,7 +38,7 @@ struct Hierarchy {
     /// `name=systemd`; empty for cgroup2): the data of a fresh v1 mount.
     controllers: String,
     /// The container's own cgroup directory in this hierarchy, on the host.
-    own_dir: PathBuf,
+    own_dir: std::result::Result<PathBuf, String>,
 }
 
 /// `/proc/self/cgroup` as (controllers, path) pairs.
@@ -79,15 +79,18 @@ fn hierarchies() -> Result<Vec<Hierarchy>> {
         let Some((controllers, path)) = line else {
             continue;
         };
-        let rel = Path::new(path).strip_prefix(&m.root).map_err(|_| {
-            Error::other(format!(
+        // Inside a cgroup namespace the path is relative to the namespace's
+        // root and may not be under the mount's root: only a bind needs it.
+        let own_dir = match Path::new(path).strip_prefix(&m.root) {
+            Ok(rel) => Ok(m.mount_point.join(rel)),
+            Err(_) => Err(format!(
                 "cgroup {path:?} is not inside the host's mount of {} (root {})",
                 m.mount_point.display(),
                 m.root.display()
-            ))
-        })?;
+            )),
+        };
         out.push(Hierarchy {
-            own_dir: m.mount_point.join(rel),
+            own_dir,
             mount_point: m.mount_point,
             fstype: m.fstype,
             controllers: controllers.clone(),
@@ -133,7 +136,8 @@ pub fn mount_cgroup(env: &MountEnv<'_>, dest: &Path, opts: &MountOptions) -> Res
                 propagation: opts.propagation.clone(),
                 ..MountOptions::default()
             };
-            bind(env, &h.own_dir, &sub, &binding)?;
+            let own = h.own_dir.as_ref().map_err(|e| Error::other(e.clone()))?;
+            bind(env, own, &sub, &binding)?;
         }
         let name = name.to_string_lossy();
         if name.contains(',') {

@@ -113,9 +113,23 @@ pub fn validate(spec: &Spec) -> Result<()> {
 /// order (see the module doc). `execs` is true for a native workload (it
 /// will `execve`), false for Wasm.
 pub fn harden(spec: &Spec, execs: bool) -> Result<()> {
-    let p = process(spec)?;
+    harden_namespaces(spec)?;
+    harden_process(spec, execs)
+}
+
+/// The namespace-wide part of [`harden`]: hostname and sysctl. With a
+/// private rootfs it must run before `finish_rootfs`, which makes
+/// `/proc/sys` read-only.
+pub fn harden_namespaces(spec: &Spec) -> Result<()> {
     set_hostname(spec)?;
-    apply_sysctl(spec)?;
+    apply_sysctl(spec)
+}
+
+/// The per-process part of [`harden`], in runc's order: rlimits and
+/// oomScoreAdj, LSM, no_new_privs, seccomp (without no_new_privs), the
+/// bounding set, the user switch, the other capability sets.
+pub fn harden_process(spec: &Spec, execs: bool) -> Result<()> {
+    let p = process(spec)?;
     apply_rlimits(p)?;
     set_oom_score_adj(p)?;
     apply_lsm(p, execs)?;
