@@ -51,6 +51,9 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
     }
     let namespaces = Namespaces::from_spec(&bundle.spec)?;
     security::validate(&bundle.spec).map_err(|e| in_config(&bundle, e))?;
+    if !namespaces.has(libc::CLONE_NEWNS) {
+        require_mount_namespace(&bundle)?;
+    }
     let workload = workload::detect(&bundle)?;
     let dir = store.create(&opts.id)?;
     let mut guard = Cleanup {
@@ -154,6 +157,37 @@ fn initial_state(bundle: &Bundle, id: &str, workload: &Workload) -> State {
             .into_iter()
             .collect(),
         workload: workload.kind(),
+    }
+}
+
+/// Without a mount namespace nothing may be mounted: it would be the host's
+/// mount table.
+fn require_mount_namespace(bundle: &Bundle) -> Result<()> {
+    let spec = &bundle.spec;
+    let linux = spec.linux().as_ref();
+    let field = if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+        Some("mounts")
+    } else if linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .is_some_and(|m| !m.is_empty())
+    {
+        Some("linux.maskedPaths")
+    } else if linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .is_some_and(|m| !m.is_empty())
+    {
+        Some("linux.readonlyPaths")
+    } else if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        Some("root.readonly")
+    } else {
+        None
+    };
+    match field {
+        Some(f) => Err(Error::Config(format!(
+            "{}: {f} needs a mount namespace: add {{\"type\": \"mount\"}} to linux.namespaces",
+            bundle.path.join("config.json").display()
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -49,23 +49,55 @@ pub struct CapSets {
 
 /// Every capability oci-spec knows, indexed by its kernel number.
 #[rustfmt::skip]
+/// Names of every capability runwasm knows, for `features`.
+pub fn known_names() -> impl Iterator<Item = &'static str> {
+    ALL.iter().map(|(_, n)| *n)
+}
+
 const ALL: [(Capability, &str); 41] = {
     use Capability::*;
     [
-        (Chown, "CHOWN"), (DacOverride, "DAC_OVERRIDE"), (DacReadSearch, "DAC_READ_SEARCH"),
-        (Fowner, "FOWNER"), (Fsetid, "FSETID"), (Kill, "KILL"), (Setgid, "SETGID"),
-        (Setuid, "SETUID"), (Setpcap, "SETPCAP"), (LinuxImmutable, "LINUX_IMMUTABLE"),
-        (NetBindService, "NET_BIND_SERVICE"), (NetBroadcast, "NET_BROADCAST"),
-        (NetAdmin, "NET_ADMIN"), (NetRaw, "NET_RAW"), (IpcLock, "IPC_LOCK"),
-        (IpcOwner, "IPC_OWNER"), (SysModule, "SYS_MODULE"), (SysRawio, "SYS_RAWIO"),
-        (SysChroot, "SYS_CHROOT"), (SysPtrace, "SYS_PTRACE"), (SysPacct, "SYS_PACCT"),
-        (SysAdmin, "SYS_ADMIN"), (SysBoot, "SYS_BOOT"), (SysNice, "SYS_NICE"),
-        (SysResource, "SYS_RESOURCE"), (SysTime, "SYS_TIME"), (SysTtyConfig, "SYS_TTY_CONFIG"),
-        (Mknod, "MKNOD"), (Lease, "LEASE"), (AuditWrite, "AUDIT_WRITE"),
-        (AuditControl, "AUDIT_CONTROL"), (Setfcap, "SETFCAP"), (MacOverride, "MAC_OVERRIDE"),
-        (MacAdmin, "MAC_ADMIN"), (Syslog, "SYSLOG"), (WakeAlarm, "WAKE_ALARM"),
-        (BlockSuspend, "BLOCK_SUSPEND"), (AuditRead, "AUDIT_READ"), (Perfmon, "PERFMON"),
-        (Bpf, "BPF"), (CheckpointRestore, "CHECKPOINT_RESTORE"),
+        (Chown, "CHOWN"),
+        (DacOverride, "DAC_OVERRIDE"),
+        (DacReadSearch, "DAC_READ_SEARCH"),
+        (Fowner, "FOWNER"),
+        (Fsetid, "FSETID"),
+        (Kill, "KILL"),
+        (Setgid, "SETGID"),
+        (Setuid, "SETUID"),
+        (Setpcap, "SETPCAP"),
+        (LinuxImmutable, "LINUX_IMMUTABLE"),
+        (NetBindService, "NET_BIND_SERVICE"),
+        (NetBroadcast, "NET_BROADCAST"),
+        (NetAdmin, "NET_ADMIN"),
+        (NetRaw, "NET_RAW"),
+        (IpcLock, "IPC_LOCK"),
+        (IpcOwner, "IPC_OWNER"),
+        (SysModule, "SYS_MODULE"),
+        (SysRawio, "SYS_RAWIO"),
+        (SysChroot, "SYS_CHROOT"),
+        (SysPtrace, "SYS_PTRACE"),
+        (SysPacct, "SYS_PACCT"),
+        (SysAdmin, "SYS_ADMIN"),
+        (SysBoot, "SYS_BOOT"),
+        (SysNice, "SYS_NICE"),
+        (SysResource, "SYS_RESOURCE"),
+        (SysTime, "SYS_TIME"),
+        (SysTtyConfig, "SYS_TTY_CONFIG"),
+        (Mknod, "MKNOD"),
+        (Lease, "LEASE"),
+        (AuditWrite, "AUDIT_WRITE"),
+        (AuditControl, "AUDIT_CONTROL"),
+        (Setfcap, "SETFCAP"),
+        (MacOverride, "MAC_OVERRIDE"),
+        (MacAdmin, "MAC_ADMIN"),
+        (Syslog, "SYSLOG"),
+        (WakeAlarm, "WAKE_ALARM"),
+        (BlockSuspend, "BLOCK_SUSPEND"),
+        (AuditRead, "AUDIT_READ"),
+        (Perfmon, "PERFMON"),
+        (Bpf, "BPF"),
+        (CheckpointRestore, "CHECKPOINT_RESTORE"),
     ]
 };
 
