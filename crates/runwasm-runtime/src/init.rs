@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Bundle;
 use crate::executor::{Instance, Outcome, WasiConfig, WasmEngine};
+use crate::linux::hooks::{self, HookPhase};
 use crate::linux::namespaces::Namespaces;
 use crate::linux::{rootfs, security};
 use crate::workload::Workload;
@@ -79,7 +80,7 @@ pub(crate) fn run(args: InitArgs<'_>) -> ! {
         }
     }
 
-    let prepared = match setup(&args) {
+    let (prepared, state) = match setup(&args) {
         Ok(p) => p,
         Err(e) => {
             sync::send_error(&args.sync, &e.to_string());
@@ -99,6 +100,12 @@ pub(crate) fn run(args: InitArgs<'_>) -> ! {
         exit(1);
     }
     drop(args.fifo);
+    let h = args.bundle.spec.hooks().as_ref();
+    let state = with_status(&state, "running");
+    if let Err(e) = hooks::run_hooks(h, HookPhase::StartContainer, &state) {
+        let _ = writeln!(std::io::stderr(), "runwasm: {e}");
+        exit(EXIT_CANNOT_RUN);
+    }
     // Seccomp with noNewPrivileges is loaded last, right before the
     // workload, as runc does.
     if let Err(e) = security::harden_last(&args.bundle.spec) {
@@ -136,22 +143,29 @@ pub(crate) fn run(args: InitArgs<'_>) -> ! {
 /// the container's `/`. Without one (runc refuses that; we keep it for
 /// configs with no namespaces at all) the module sees the rootfs through a
 /// host-path preopen and a native program is chrooted.
-fn setup(args: &InitArgs<'_>) -> Result<Prepared> {
+fn setup(args: &InitArgs<'_>) -> Result<(Prepared, String)> {
+    // The parent's go: user namespace maps written; it brings the state
+    // JSON for our hooks.
+    let Some(state) = sync::wait_go(&args.sync) else {
+        exit(1)
+    };
     enter_namespaces(args)?;
     let bundle = args.bundle;
     let spec = &bundle.spec;
     let execs = matches!(args.workload, Workload::Native);
     if !args.namespaces.has(libc::CLONE_NEWNS) {
         let loaded = load(bundle, &args.workload)?;
+        let state = create_hooks(args, state)?;
         let prepared = instantiate(bundle, loaded, &bundle.rootfs)?;
         if execs {
             enter_rootfs(bundle).map_err(Error::Other)?;
         }
         security::harden(spec, execs)?;
-        return Ok(prepared);
+        return Ok((prepared, state));
     }
     rootfs::prepare_rootfs(spec, &bundle.path, &bundle.rootfs)?;
     let loaded = load(bundle, &args.workload)?;
+    let state = create_hooks(args, state)?;
     rootfs::enter_rootfs(&bundle.rootfs, args.no_pivot)?;
     let cwd = bundle.process().cwd();
     nix::unistd::chdir(cwd).map_err(|e| {
@@ -165,17 +179,41 @@ fn setup(args: &InitArgs<'_>) -> Result<Prepared> {
     rootfs::finish_rootfs(spec)?;
     let prepared = instantiate(bundle, loaded, Path::new("/"))?;
     security::harden_process(spec, execs)?;
-    Ok(prepared)
+    Ok((prepared, state))
 }
 
-/// Waits for the parent to write the user namespace's id maps, becomes the
-/// namespace's root, and joins the namespaces given by path.
+/// The state JSON with another status.
+fn with_status(state: &str, status: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(state) {
+        Ok(mut v) => {
+            v["status"] = status.into();
+            v.to_string()
+        }
+        Err(_) => state.to_string(),
+    }
+}
+
+/// The hooks of `create`, once the mounts exist and before pivot_root:
+/// prestart and createRuntime run by the parent in the runtime's
+/// namespaces, then createContainer here, in the container's.
+fn create_hooks(args: &InitArgs<'_>, state: String) -> Result<String> {
+    let h = args.bundle.spec.hooks().as_ref();
+    let mut state = state;
+    if hooks::has(h, HookPhase::Prestart) || hooks::has(h, HookPhase::CreateRuntime) {
+        match sync::request_hooks(&args.sync) {
+            Some(s) => state = s,
+            None => exit(1),
+        }
+    }
+    hooks::run_hooks(h, HookPhase::CreateContainer, &state)?;
+    Ok(state)
+}
+
+/// Becomes the root of a new user namespace (its id maps are written by
+/// now) and joins the namespaces given by path.
 fn enter_namespaces(args: &InitArgs<'_>) -> Result<()> {
     let ns = args.namespaces;
     if ns.new_user() {
-        if !sync::wait_go(&args.sync) {
-            exit(1);
-        }
         let maps_root =
             |m: &[oci_spec::runtime::LinuxIdMapping]| m.iter().any(|m| m.container_id() == 0);
         // SAFETY: plain credential syscalls in a single-threaded process.

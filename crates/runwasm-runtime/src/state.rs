@@ -67,6 +67,9 @@ pub struct State {
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
     pub workload: WorkloadKind,
+    /// config.json's hooks, for `start` (poststart) and `delete` (poststop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 /// The state root (`--root`).
@@ -322,6 +325,7 @@ mod tests {
             created: crate::time::now_rfc3339(),
             annotations: BTreeMap::new(),
             workload: WorkloadKind::Wasm,
+            hooks: None,
         }
     }
 

@@ -9,7 +9,7 @@ use crate::{Error, Result};
 
 const READY: &[u8] = b"ready";
 const ERROR_PREFIX: &[u8] = b"error:";
-const MAX_MSG: usize = 4096;
+const MAX_MSG: usize = 128 * 1024;
 
 pub struct SyncPair {
     pub parent: OwnedFd,
@@ -73,29 +73,48 @@ pub fn send_error(fd: &OwnedFd, msg: &str) {
     send(fd, &m);
 }
 
-const GO: &[u8] = b"go";
+const GO: &[u8] = b"go:";
+const HOOKS: &[u8] = b"hooks";
 
-/// In the parent: the child's user namespace id maps are written.
-pub fn send_go(fd: &OwnedFd) {
-    send(fd, GO);
+/// In the parent: go on (user namespace maps written, or the runtime's
+/// hooks done), with the container's state JSON for init's own hooks.
+pub fn send_go(fd: &OwnedFd, state_json: &str) {
+    let mut m = GO.to_vec();
+    m.extend_from_slice(state_json.as_bytes());
+    send(fd, &m);
 }
 
-/// In init: waits for [`send_go`]. False if the parent went away instead.
-pub fn wait_go(fd: &OwnedFd) -> bool {
-    let mut buf = [0u8; 8];
+/// In init: asks the parent to run the runtime-namespace hooks
+/// (prestart, createRuntime) and waits for [`send_go`].
+pub fn request_hooks(fd: &OwnedFd) -> Option<String> {
+    send(fd, HOOKS);
+    wait_go(fd)
+}
+
+/// In init: waits for [`send_go`]; None if the parent went away instead.
+pub fn wait_go(fd: &OwnedFd) -> Option<String> {
+    let mut buf = vec![0u8; MAX_MSG];
     loop {
-        // SAFETY: receives into a stack buffer of the size given.
+        // SAFETY: receives into a buffer of the size given.
         let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
         if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
             continue;
         }
-        return n > 0 && &buf[..n as usize] == GO;
+        if n <= 0 {
+            return None;
+        }
+        let msg = &buf[..n as usize];
+        return msg
+            .strip_prefix(GO)
+            .map(|s| String::from_utf8_lossy(s).into_owned());
     }
 }
 
 /// What the parent heard.
 pub enum Report {
     Ready,
+    /// Init's mounts are ready: run prestart and createRuntime hooks.
+    Hooks,
     Failed(String),
     /// Init exited without a word.
     Died,
@@ -119,6 +138,8 @@ pub fn receive(fd: &OwnedFd) -> Result<Report> {
             Report::Died
         } else if msg == READY {
             Report::Ready
+        } else if msg == HOOKS {
+            Report::Hooks
         } else if let Some(m) = msg.strip_prefix(ERROR_PREFIX) {
             Report::Failed(String::from_utf8_lossy(m).into_owned())
         } else {

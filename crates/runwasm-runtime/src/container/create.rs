@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::config::{self, Bundle};
 use crate::init::{self, InitArgs};
+use crate::linux::hooks::{self, HookPhase};
 use crate::linux::namespaces::{clone_process, Namespaces};
 use crate::linux::security;
 use crate::state::{State, StateStore, Status, RUNTIME_MARKER};
@@ -110,18 +111,27 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
         security::apply_rlimits_to(pid, process)?;
         security::set_oom_score_adj_to(pid, process)?;
         namespaces.write_id_maps(pid)?;
-        sync::send_go(&pair.parent);
     }
+    let hook_state = state.hook_json(Status::Creating);
+    sync::send_go(&pair.parent, &hook_state);
 
-    match sync::receive(&pair.parent)? {
-        Report::Ready => {}
-        Report::Failed(msg) => return Err(Error::other(msg)),
-        Report::Died => {
-            guard.child = None;
-            return Err(Error::other(format!(
-                "container init exited during create ({})",
-                describe_exit(pid)
-            )));
+    loop {
+        match sync::receive(&pair.parent)? {
+            Report::Ready => break,
+            Report::Hooks => {
+                let hooks = bundle.spec.hooks().as_ref();
+                hooks::run_hooks(hooks, HookPhase::Prestart, &hook_state)?;
+                hooks::run_hooks(hooks, HookPhase::CreateRuntime, &hook_state)?;
+                sync::send_go(&pair.parent, &hook_state);
+            }
+            Report::Failed(msg) => return Err(Error::other(msg)),
+            Report::Died => {
+                guard.child = None;
+                return Err(Error::other(format!(
+                    "container init exited during create ({})",
+                    describe_exit(pid)
+                )));
+            }
         }
     }
     let pidfd = pidfd.ok_or_else(|| Error::other("container init exited during create"))?;
@@ -157,6 +167,7 @@ fn initial_state(bundle: &Bundle, id: &str, workload: &Workload) -> State {
             .into_iter()
             .collect(),
         workload: workload.kind(),
+        hooks: bundle.spec.hooks().clone(),
     }
 }
 

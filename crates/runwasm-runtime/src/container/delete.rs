@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::container::Container;
+use crate::linux::hooks::{self, HookPhase};
 use crate::state::{StateStore, Status};
 use crate::{proc, Error, Result};
 
@@ -41,7 +42,13 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<()> {
             kill_and_wait(&c)?;
         }
     }
-    c.dir.remove()
+    let hooks = c.state.hooks.clone();
+    let stopped = c.state.hook_json(Status::Stopped);
+    c.dir.remove()?;
+    if hooks::has(hooks.as_ref(), HookPhase::Poststop) {
+        hooks::run_hooks_warn(hooks.as_ref(), HookPhase::Poststop, &stopped);
+    }
+    Ok(())
 }
 
 fn kill_and_wait(c: &Container) -> Result<()> {

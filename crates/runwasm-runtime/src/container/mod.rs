@@ -97,6 +97,21 @@ impl Container {
     }
 }
 
+impl State {
+    /// The runtime-spec state given to hooks on stdin.
+    pub fn hook_json(&self, status: Status) -> String {
+        let v = serde_json::json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "status": status.as_str(),
+            "pid": if status == Status::Stopped { 0 } else { self.pid },
+            "bundle": self.bundle,
+            "annotations": self.annotations,
+        });
+        v.to_string()
+    }
+}
+
 /// Every runwasm container in the root, skipping other runtimes' entries and
 /// containers deleted while we looked.
 pub fn list(store: &StateStore) -> Result<Vec<Container>> {

@@ -1,6 +1,7 @@
 //! `start`: release a created container's init through `exec.fifo`.
 
 use crate::container::Container;
+use crate::linux::hooks::{self, HookPhase};
 use crate::state::{StateStore, Status};
 use crate::{fifo, Error, Result};
 
@@ -38,5 +39,14 @@ pub fn start(store: &StateStore, id: &str) -> Result<()> {
     }
     let _ = std::fs::remove_file(&fifo_path);
     c.state.status = Status::Running;
-    c.dir.save(&c.state)
+    c.dir.save(&c.state)?;
+    let hooks = c.state.hooks.as_ref();
+    if hooks::has(hooks, HookPhase::Poststart) {
+        hooks::run_hooks_warn(
+            hooks,
+            HookPhase::Poststart,
+            &c.state.hook_json(Status::Running),
+        );
+    }
+    Ok(())
 }

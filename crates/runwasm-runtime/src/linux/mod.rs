@@ -6,6 +6,7 @@
 pub mod caps;
 pub mod cgroupfs;
 pub mod devices;
+pub mod hooks;
 pub mod limits;
 pub mod lsm;
 pub mod mountopts;

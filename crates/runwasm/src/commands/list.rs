@@ -27,7 +27,12 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<u8> {
     }
     match a.format {
         ListFormat::Json => {
-            let json = serde_json::to_string(&states).map_err(|e| Error::other(e.to_string()))?;
+            // runc prints `null` for an empty list (a nil Go slice).
+            let json = if states.is_empty() {
+                "null".to_string()
+            } else {
+                serde_json::to_string(&states).map_err(|e| Error::other(e.to_string()))?
+            };
             println_out(&json)
         }
         ListFormat::Table => {
