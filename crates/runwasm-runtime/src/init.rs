@@ -150,6 +150,15 @@ fn setup(args: &InitArgs<'_>) -> Result<(Prepared, String)> {
         exit(1)
     };
     enter_namespaces(args)?;
+    if args.namespaces.clone_flags & libc::CLONE_NEWCGROUP != 0 {
+        // SAFETY: unshare with a flag; we are in our cgroup by now.
+        if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
+            return Err(Error::io(
+                "unshare the cgroup namespace",
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
     let bundle = args.bundle;
     let spec = &bundle.spec;
     let execs = matches!(args.workload, Workload::Native);
@@ -333,7 +342,7 @@ fn instantiate(bundle: &Bundle, loaded: Loaded, root: &Path) -> Result<Prepared>
         args: bundle.args().to_vec(),
         env: bundle.env().to_vec(),
         preopens: crate::wasi::preopens(root, bundle.process().cwd())?,
-        max_memory_pages: None,
+        max_memory_pages: crate::wasi::max_memory_pages(&bundle.spec),
     };
     let instance = engine
         .instantiate(module, &config)

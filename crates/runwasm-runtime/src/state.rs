@@ -67,6 +67,9 @@ pub struct State {
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
     pub workload: WorkloadKind,
+    /// The container's cgroup, for `delete`, `kill --all`, `ps`, `pause`…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<crate::cgroups::CgroupPlace>,
     /// config.json's hooks, for `start` (poststart) and `delete` (poststop).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
@@ -121,6 +124,7 @@ impl StateStore {
         if path.exists() {
             return Err(Error::AlreadyExists(id.to_string()));
         }
+        self.sweep_stale(id);
         let tmp = self.root.join(format!(".new:{id}:{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::DirBuilder::new()
@@ -137,6 +141,28 @@ impl StateStore {
             });
         }
         Ok(ContainerDir { path, ..dir })
+    }
+
+    /// Removes what a `create` of `id` killed before it could rename its
+    /// temporary directory into place left behind (`.new:ID:PID` whose PID
+    /// is gone).
+    pub fn sweep_stale(&self, id: &str) {
+        let prefix = format!(".new:{id}:");
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return;
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            let name = e.file_name();
+            let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+                continue;
+            };
+            let alive = pid
+                .parse::<u32>()
+                .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
+            if !alive {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
     }
 
     /// Opens and locks an existing container's directory. A directory
@@ -326,6 +352,7 @@ mod tests {
             annotations: BTreeMap::new(),
             workload: WorkloadKind::Wasm,
             hooks: None,
+            cgroup: None,
         }
     }
 

@@ -16,6 +16,8 @@
 //! preopen never points outside it.
 
 use std::os::fd::{AsRawFd, OwnedFd};
+
+use oci_spec::runtime::Spec;
 use std::path::{Path, PathBuf};
 
 use crate::executor::Preopen;
@@ -57,6 +59,32 @@ pub fn preopens(rootfs: &Path, cwd: &Path) -> Result<Vec<Preopen>> {
     Ok(out)
 }
 
+/// Memory the Wasm runtime itself (WasmEdge, runwasm, their heaps) is
+/// given under a memory limit: at least 16 MiB, or an eighth of the limit.
+pub const RUNTIME_RESERVE_MIN: i64 = 16 << 20;
+const WASM_PAGE: i64 = 64 << 10;
+
+/// The cap on a module's linear memory, in 64 KiB pages, from
+/// `linux.resources.memory.limit`: `(limit - max(16 MiB, limit / 8)) / 64 KiB`,
+/// so that a module growing past it sees `memory.grow` fail (malloc returns
+/// NULL) instead of the whole container being OOM-killed. No limit (or -1):
+/// no cap beyond Wasm's 4 GiB.
+pub fn max_memory_pages(spec: &Spec) -> Option<u32> {
+    let limit = spec
+        .linux()
+        .as_ref()?
+        .resources()
+        .as_ref()?
+        .memory()
+        .as_ref()?
+        .limit()?;
+    if limit <= 0 {
+        return None;
+    }
+    let usable = limit - RUNTIME_RESERVE_MIN.max(limit / 8);
+    Some((usable.max(0) / WASM_PAGE).min(65536) as u32)
+}
+
 /// The host path of directory `path` of the rootfs, symlinks resolved inside
 /// it; None if it is not a directory.
 fn resolve_dir(root: &OwnedFd, path: &Path) -> Option<PathBuf> {
@@ -67,6 +95,24 @@ fn resolve_dir(root: &OwnedFd, path: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_cap_rule() {
+        let spec = |limit: i64| -> Spec {
+            serde_json::from_value(serde_json::json!({
+                "ociVersion": "1.0.2", "root": {"path": "rootfs"},
+                "linux": {"resources": {"memory": {"limit": limit}}}
+            }))
+            .unwrap()
+        };
+        // 64 MiB: 16 MiB reserved, 48 MiB = 768 pages for the module.
+        assert_eq!(max_memory_pages(&spec(64 << 20)), Some(768));
+        // 1 GiB: an eighth (128 MiB) reserved.
+        assert_eq!(max_memory_pages(&spec(1 << 30)), Some(14336));
+        assert_eq!(max_memory_pages(&spec(8 << 20)), Some(0));
+        assert_eq!(max_memory_pages(&spec(64 << 30)), Some(65536));
+        assert_eq!(max_memory_pages(&spec(-1)), None);
+    }
 
     fn guests(p: &[Preopen]) -> Vec<(&str, &str)> {
         p.iter()

@@ -5,6 +5,7 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
+use crate::cgroups::{Cgroup, CgroupPlace};
 use crate::config::{self, Bundle};
 use crate::init::{self, InitArgs};
 use crate::linux::hooks::{self, HookPhase};
@@ -25,6 +26,8 @@ pub struct CreateOptions {
     pub pidfd_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// `--systemd-cgroup`.
+    pub systemd_cgroup: bool,
 }
 
 /// A container just created; its init is a child of this process.
@@ -56,12 +59,16 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
         require_mount_namespace(&bundle)?;
     }
     let workload = workload::detect(&bundle)?;
+    let place = CgroupPlace::for_spec(&bundle.spec, &opts.id, opts.systemd_cgroup)?;
+    let cgroup = place.manager(&opts.id)?;
     let dir = store.create(&opts.id)?;
     let mut guard = Cleanup {
         dir: Some(dir.path.clone()),
         child: None,
+        cgroup: None,
     };
     let mut state = initial_state(&bundle, &opts.id, &workload);
+    state.cgroup = Some(place);
     dir.save(&state)?;
 
     let min_fd = 3 + opts.preserve_fds;
@@ -75,9 +82,12 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
         opts.id,
         namespaces.clone_flags
     );
+    // A new cgroup namespace is made by init itself once it is in its
+    // cgroup, so that cgroup is the namespace's root.
+    let clone_flags = namespaces.clone_flags & !libc::CLONE_NEWCGROUP;
     // SAFETY: runwasm is single-threaded here, so the child may run any code;
     // it ends in `_exit` and never returns into the caller's frames.
-    let pid = match unsafe { clone_process(namespaces.clone_flags) } {
+    let pid = match unsafe { clone_process(clone_flags) } {
         Err(e) => return Err(Error::io("clone container init", e)),
         Ok(0) => {
             drop(pair.parent);
@@ -105,6 +115,17 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
     state.pid = pid;
     state.init_start_time = start_time;
     dir.save(&state)?;
+    // Into its cgroup, limits applied, before any container code runs.
+    guard.cgroup = Some(&cgroup);
+    cgroup.add(pid)?;
+    if let Some(resources) = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+    {
+        cgroup.apply(resources).map_err(|e| in_config(&bundle, e))?;
+    }
     if namespaces.new_user() {
         // Limits that init could no longer raise inside its user namespace.
         let process = bundle.process();
@@ -168,6 +189,7 @@ fn initial_state(bundle: &Bundle, id: &str, workload: &Workload) -> State {
             .collect(),
         workload: workload.kind(),
         hooks: bundle.spec.hooks().clone(),
+        cgroup: None,
     }
 }
 
@@ -241,25 +263,32 @@ fn describe_exit(pid: i32) -> String {
 }
 
 /// Undoes a half-done create: kills and reaps init, removes the directory.
-struct Cleanup {
+struct Cleanup<'a> {
     dir: Option<PathBuf>,
     child: Option<i32>,
+    cgroup: Option<&'a Cgroup>,
 }
 
-impl Cleanup {
+impl Cleanup<'_> {
     fn disarm(&mut self) {
         self.child = None;
         self.dir = None;
+        self.cgroup = None;
     }
 }
 
-impl Drop for Cleanup {
+impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         if let Some(pid) = self.child.take() {
             // SAFETY: signalling and reaping our own child.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
                 libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.remove() {
+                tracing::warn!("cleanup after failed create: {e}");
             }
         }
         if let Some(dir) = self.dir.take() {

@@ -12,6 +12,8 @@ use crate::{proc, Error, Result};
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
 pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<()> {
+    crate::id::validate(id)?;
+    store.sweep_stale(id);
     let dir = match store.open_container(id) {
         Ok(d) => d,
         Err(Error::NotExist(_)) if force => return Ok(()),
@@ -42,13 +44,17 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<()> {
             kill_and_wait(&c)?;
         }
     }
+    if let Some(place) = &c.state.cgroup {
+        // Whatever is left (children of an init without a pid namespace)
+        // is killed with the cgroup.
+        place.manager(id)?.remove()?;
+    }
     let hooks = c.state.hooks.clone();
     let stopped = c.state.hook_json(Status::Stopped);
     c.dir.remove()?;
-    if hooks::has(hooks.as_ref(), HookPhase::Poststop) {
-        hooks::run_hooks_warn(hooks.as_ref(), HookPhase::Poststop, &stopped);
-    }
-    Ok(())
+    // As runc: everything is cleaned up first, then a failing poststop
+    // hook fails `delete`.
+    hooks::run_hooks(hooks.as_ref(), HookPhase::Poststop, &stopped)
 }
 
 fn kill_and_wait(c: &Container) -> Result<()> {

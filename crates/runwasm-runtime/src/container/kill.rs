@@ -8,6 +8,13 @@ use crate::{proc, Error, Result};
 pub fn kill(store: &StateStore, id: &str, signal: i32, all: bool) -> Result<()> {
     let c = Container::load(store, id)?;
     let status = c.status();
+    if all {
+        if let Some(place) = &c.state.cgroup {
+            // Every process of the container, as runc: also after init
+            // exited (the shim's `kill --all ID 9` without a pid namespace).
+            return place.manager(id)?.signal_all(signal);
+        }
+    }
     if status == Status::Stopped {
         // runc: `kill --all` of a stopped container signals what is left of
         // it, and succeeds; a plain kill is an error.

@@ -41,12 +41,14 @@ pub fn start(store: &StateStore, id: &str) -> Result<()> {
     c.state.status = Status::Running;
     c.dir.save(&c.state)?;
     let hooks = c.state.hooks.as_ref();
-    if hooks::has(hooks, HookPhase::Poststart) {
-        hooks::run_hooks_warn(
-            hooks,
-            HookPhase::Poststart,
-            &c.state.hook_json(Status::Running),
-        );
+    // runc and runtime-spec 1.3: a failed poststart hook stops the
+    // container and fails `start`.
+    let running = c.state.hook_json(Status::Running);
+    if let Err(e) = hooks::run_hooks(hooks, HookPhase::Poststart, &running) {
+        if let Some(pidfd) = crate::proc::open_pidfd(pid, start) {
+            let _ = crate::proc::pidfd_signal(&pidfd, libc::SIGKILL);
+        }
+        return Err(e);
     }
     Ok(())
 }

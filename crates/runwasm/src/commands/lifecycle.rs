@@ -8,7 +8,7 @@ use runwasm_runtime::{signal, Error, Result};
 
 use crate::cli::{Cli, CreateArgs, CreateFlags, DeleteArgs, KillArgs, RunArgs};
 
-fn create_options(id: &str, f: &CreateFlags) -> CreateOptions {
+fn create_options(cli: &Cli, id: &str, f: &CreateFlags) -> CreateOptions {
     CreateOptions {
         id: id.to_string(),
         bundle: f.bundle.clone(),
@@ -18,12 +18,13 @@ fn create_options(id: &str, f: &CreateFlags) -> CreateOptions {
         pidfd_socket: f.pidfd_socket.clone(),
         no_pivot: f.no_pivot,
         no_new_keyring: f.no_new_keyring,
+        systemd_cgroup: cli.systemd_cgroup,
     }
 }
 
 pub fn create(cli: &Cli, a: &CreateArgs) -> Result<u8> {
     let store = StateStore::open(&cli.root)?;
-    container::create(&store, &create_options(&a.id, &a.opts))?;
+    container::create(&store, &create_options(cli, &a.id, &a.opts))?;
     Ok(0)
 }
 
@@ -52,7 +53,12 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> Result<u8> {
 
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<u8> {
     let store = StateStore::open(&cli.root)?;
-    let code = container::run(&store, &create_options(&a.id, &a.opts), a.detach, a.keep)?;
+    let code = container::run(
+        &store,
+        &create_options(cli, &a.id, &a.opts),
+        a.detach,
+        a.keep,
+    )?;
     Ok(code as u8)
 }
 

@@ -1,0 +1,152 @@
+//! The container's cgroup, through libcgroups: placement
+//! (`linux.cgroupsPath`, default `/runwasm/ID`; `slice:prefix:name` with
+//! `--systemd-cgroup`), `linux.resources`, and what the operations need
+//! (every pid, freeze/thaw, stats, removal). v1, v2 or systemd is picked the
+//! way libcgroups picks it (this project's hosts: v1 hybrid).
+//!
+//! libcgroups uses oci-spec 0.10 while runwasm parses config.json with
+//! 0.7: `LinuxResources` crosses over as JSON, which both read alike.
+
+use std::path::{Path, PathBuf};
+
+use libcgroups::common::{
+    create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt,
+    FreezerState,
+};
+use oci_spec::runtime::{LinuxResources, Spec};
+
+use crate::{Error, Result};
+
+/// Where a container's cgroup is, as recorded in its state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CgroupPlace {
+    pub path: PathBuf,
+    pub systemd: bool,
+}
+
+impl CgroupPlace {
+    /// `linux.cgroupsPath`, or runwasm's default for `id`.
+    pub fn for_spec(spec: &Spec, id: &str, systemd: bool) -> Result<Self> {
+        let given = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone())
+            .filter(|p| !p.as_os_str().is_empty());
+        let path = match given {
+            Some(p) => {
+                if systemd && p.to_string_lossy().split(':').count() != 3 {
+                    return Err(Error::Config(format!(
+                        "linux.cgroupsPath: {:?} is not of the form slice:prefix:name (needed with --systemd-cgroup)",
+                        p
+                    )));
+                }
+                if !systemd && p.components().any(|c| c == std::path::Component::ParentDir) {
+                    return Err(Error::Config(format!(
+                        "linux.cgroupsPath: {:?} must not contain \"..\"",
+                        p
+                    )));
+                }
+                p
+            }
+            None if systemd => PathBuf::from(format!("system.slice:runwasm:{id}")),
+            None => Path::new("/runwasm").join(id),
+        };
+        Ok(CgroupPlace { path, systemd })
+    }
+
+    /// A manager for this cgroup (nothing is created until `add`).
+    pub fn manager(&self, id: &str) -> Result<Cgroup> {
+        let manager = create_cgroup_manager(CgroupConfig {
+            cgroup_path: self.path.clone(),
+            systemd_cgroup: self.systemd,
+            container_name: id.to_string(),
+        })
+        .map_err(|e| Error::other(format!("cgroup {}: {e}", self.path.display())))?;
+        Ok(Cgroup {
+            manager,
+            path: self.path.clone(),
+        })
+    }
+}
+
+pub struct Cgroup {
+    manager: AnyCgroupManager,
+    path: PathBuf,
+}
+
+impl Cgroup {
+    fn err(&self, what: &str, e: impl std::fmt::Display) -> Error {
+        Error::other(format!("cgroup {}: {what}: {e}", self.path.display()))
+    }
+
+    /// Creates the cgroup (if needed) and moves `pid` into it.
+    pub fn add(&self, pid: i32) -> Result<()> {
+        self.manager
+            .add_task(nix::unistd::Pid::from_raw(pid))
+            .map_err(|e| self.err("add init", e))
+    }
+
+    /// Applies `linux.resources` (live, for `update` too).
+    pub fn apply(&self, resources: &LinuxResources) -> Result<()> {
+        let json = serde_json::to_value(resources).map_err(|e| Error::other(e.to_string()))?;
+        let converted: oci_spec_cg::runtime::LinuxResources = serde_json::from_value(json)
+            .map_err(|e| Error::Config(format!("linux.resources: {e}")))?;
+        let disable_oom_killer = resources
+            .memory()
+            .as_ref()
+            .and_then(|m| m.disable_oom_killer())
+            .unwrap_or(false);
+        self.manager
+            .apply(&ControllerOpt {
+                resources: &converted,
+                disable_oom_killer,
+                oom_score_adj: None,
+                freezer_state: None,
+            })
+            .map_err(|e| Error::Config(format!("linux.resources: {e}")))
+    }
+
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        self.manager
+            .get_all_pids()
+            .map(|v| v.into_iter().map(|p| p.as_raw()).collect())
+            .map_err(|e| self.err("list processes", e))
+    }
+
+    pub fn freeze(&self) -> Result<()> {
+        self.manager
+            .freeze(FreezerState::Frozen)
+            .map_err(|e| self.err("freeze", e))
+    }
+
+    pub fn thaw(&self) -> Result<()> {
+        self.manager
+            .freeze(FreezerState::Thawed)
+            .map_err(|e| self.err("thaw", e))
+    }
+
+    pub fn stats(&self) -> Result<libcgroups::stats::Stats> {
+        self.manager.stats().map_err(|e| self.err("stats", e))
+    }
+
+    /// Kills what is left in it and removes it (in every hierarchy).
+    pub fn remove(&self) -> Result<()> {
+        self.manager.remove().map_err(|e| self.err("remove", e))
+    }
+
+    /// Sends `sig` to every process in the cgroup, frozen meanwhile so none
+    /// can fork away (runc's signalAllProcesses).
+    pub fn signal_all(&self, sig: i32) -> Result<()> {
+        let frozen = self.freeze().is_ok();
+        let result = self.pids().map(|pids| {
+            for pid in pids {
+                // SAFETY: kill(2) with a pid from the cgroup.
+                unsafe { libc::kill(pid, sig) };
+            }
+        });
+        if frozen {
+            let _ = self.thaw();
+        }
+        result
+    }
+}
