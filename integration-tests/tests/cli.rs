@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// `1.x.y`, optionally followed by `-suffix` or `+build`.
 fn is_spec_version(v: &str) -> bool {
@@ -41,6 +41,23 @@ fn version_prints_three_lines_in_runc_shape() {
         lines[1].starts_with("commit: "),
         "line 2 must be `commit: ...`:\n{out}"
     );
+    // Built from a git checkout (this one), the commit is known. (Not
+    // checked for another binary given with RUNWASM_BIN.)
+    let in_git = std::env::var_os("RUNWASM_BIN").is_none()
+        && std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if in_git {
+        let commit = lines[1].trim_start_matches("commit: ").trim();
+        let hex = commit.bytes().take_while(u8::is_ascii_hexdigit).count();
+        assert!(
+            commit != "unknown" && hex >= 7,
+            "built in a git checkout, the commit line must name the commit \
+             (at least 7 hex digits), not {commit:?}:\n{out}"
+        );
+    }
     let spec = lines[2].strip_prefix("spec: ").unwrap_or("");
     assert!(
         is_spec_version(spec),
@@ -155,6 +172,31 @@ fn list_of_an_empty_root_prints_the_header() {
     assert_eq!(q.stdout.trim(), "", "list -q of an empty root:\n{q}");
 }
 
+/// runc prints `null` for an empty (or missing) root with `-f json`.
+#[test]
+fn list_json_of_an_empty_root() {
+    let Some(env) = TestEnv::new("cli_list_json_empty") else {
+        return;
+    };
+    for args in [["list", "--format", "json"], ["list", "-f", "json"]] {
+        let out = env.run(&args);
+        out.assert_ok();
+        let v: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("`list -f json` printed invalid JSON ({e}):\n{out}"));
+        assert_eq!(
+            v,
+            Value::Null,
+            "an empty root: runc prints `null` for `list -f json`:\n{out}"
+        );
+        assert_eq!(out.stderr, "", "{out}");
+    }
+    // And once the root exists but is empty.
+    fs::create_dir_all(&env.root).unwrap();
+    let out = env.run(&["list", "-f", "json"]);
+    out.assert_ok();
+    assert_eq!(out.stdout.trim(), "null", "{out}");
+}
+
 #[test]
 fn global_flags_are_accepted() {
     let Some(env) = TestEnv::new("cli_global_flags") else {
@@ -195,6 +237,45 @@ fn global_flags_are_accepted() {
         text.contains("does not exist"),
         "--log-format text: the log file must hold the error, has {text:?}:\n{out}"
     );
+    // logrus's text shape, as runc writes it: time="…" level=error msg="…"
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "--log-format text: one line for one error, got {text:?}"
+    );
+    let line = lines[0];
+    assert!(
+        serde_json::from_str::<Value>(line).is_err() && !line.trim_start().starts_with('{'),
+        "--log-format text wrote JSON: {line:?}"
+    );
+    let (time, level, msg) = parse_logrus_text(line)
+        .unwrap_or_else(|| panic!("not a `time=\"…\" level=… msg=\"…\"` line: {line:?}"));
+    assert!(is_rfc3339(&time), "time={time:?} is not RFC 3339: {line:?}");
+    assert_eq!(level, "error", "{line:?}");
+    assert!(
+        msg.contains("does not exist"),
+        "msg must be the error: {line:?}"
+    );
+}
+
+/// Splits a logrus text line `time="T" level=L msg="M"` into (T, L, M),
+/// undoing the quoting of M.
+fn parse_logrus_text(line: &str) -> Option<(String, String, String)> {
+    let rest = line.strip_prefix("time=\"")?;
+    let (time, rest) = rest.split_once('"')?;
+    let rest = rest.strip_prefix(" level=")?;
+    let (level, rest) = rest.split_once(' ')?;
+    let rest = rest.strip_prefix("msg=")?;
+    let msg: String = if rest.starts_with('"') {
+        // A Go-quoted string, which is also a valid JSON string for what
+        // runwasm writes (\" and \\ escapes).
+        let v: Value = serde_json::from_str(rest).ok()?;
+        v.as_str()?.to_string()
+    } else {
+        rest.to_string()
+    };
+    Some((time.to_string(), level.to_string(), msg))
 }
 
 #[test]
@@ -239,4 +320,198 @@ fn default_root_works_without_environment() {
         1,
         "expected one line on stderr:\n{out}"
     );
+}
+
+/// `spec` writes runc's default config.json, except `terminal: false` and
+/// hostname `runwasm`.
+#[test]
+fn spec_is_runcs_default_spec() {
+    let Some(env) = TestEnv::new("cli_spec_default") else {
+        return;
+    };
+    let dir = env.tmp().join("specdir");
+    fs::create_dir(&dir).unwrap();
+    let out = env.rw(&["spec"]).cwd(&dir).run();
+    out.assert_ok();
+    let text = fs::read_to_string(dir.join("config.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let p = &v["process"];
+    assert_eq!(p["terminal"], json!(false), "{text}");
+    assert_eq!(p["user"], json!({"uid": 0, "gid": 0}), "{text}");
+    assert_eq!(p["args"], json!(["sh"]), "{text}");
+    assert_eq!(
+        p["env"],
+        json!([
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "TERM=xterm"
+        ]),
+        "{text}"
+    );
+    assert_eq!(p["cwd"], "/", "{text}");
+    for set in ["bounding", "effective", "permitted", "ambient"] {
+        assert_eq!(p["capabilities"][set], caps, "capabilities.{set}: {text}");
+    }
+    assert!(
+        p["capabilities"].get("inheritable").is_none(),
+        "runc's default spec has no inheritable capabilities: {text}"
+    );
+    assert_eq!(
+        p["rlimits"],
+        json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]),
+        "{text}"
+    );
+    assert_eq!(p["noNewPrivileges"], json!(true), "{text}");
+    assert_eq!(
+        v["root"],
+        json!({"path": "rootfs", "readonly": true}),
+        "{text}"
+    );
+    assert_eq!(v["hostname"], "runwasm", "{text}");
+    let mounts: Vec<(&str, &str, &str)> = v["mounts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no mounts: {text}"))
+        .iter()
+        .map(|m| {
+            (
+                m["destination"].as_str().unwrap_or(""),
+                m["type"].as_str().unwrap_or(""),
+                m["source"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("/proc", "proc", "proc"),
+            ("/dev", "tmpfs", "tmpfs"),
+            ("/dev/pts", "devpts", "devpts"),
+            ("/dev/shm", "tmpfs", "shm"),
+            ("/dev/mqueue", "mqueue", "mqueue"),
+            ("/sys", "sysfs", "sysfs"),
+            ("/sys/fs/cgroup", "cgroup", "cgroup"),
+        ],
+        "{text}"
+    );
+    let opts = |i: usize| v["mounts"][i]["options"].clone();
+    assert_eq!(opts(0), Value::Null, "/proc has no options: {text}");
+    assert_eq!(
+        opts(1),
+        json!(["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        "{text}"
+    );
+    assert_eq!(
+        opts(2),
+        json!([
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620",
+            "gid=5"
+        ]),
+        "{text}"
+    );
+    assert_eq!(
+        opts(3),
+        json!(["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+        "{text}"
+    );
+    assert_eq!(opts(4), json!(["nosuid", "noexec", "nodev"]), "{text}");
+    assert_eq!(
+        opts(5),
+        json!(["nosuid", "noexec", "nodev", "ro"]),
+        "{text}"
+    );
+    assert_eq!(
+        opts(6),
+        json!(["nosuid", "noexec", "nodev", "relatime", "ro"]),
+        "{text}"
+    );
+    let linux = &v["linux"];
+    assert_eq!(
+        linux["resources"]["devices"],
+        json!([{"allow": false, "access": "rwm"}]),
+        "{text}"
+    );
+    let ns: Vec<&str> = linux["namespaces"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no linux.namespaces: {text}"))
+        .iter()
+        .map(|n| n["type"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        ns,
+        ["pid", "network", "ipc", "uts", "mount", "cgroup"],
+        "{text}"
+    );
+    assert_eq!(
+        linux["maskedPaths"],
+        json!([
+            "/proc/acpi",
+            "/proc/asound",
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/latency_stats",
+            "/proc/timer_list",
+            "/proc/timer_stats",
+            "/proc/sched_debug",
+            "/sys/firmware",
+            "/proc/scsi"
+        ]),
+        "{text}"
+    );
+    assert_eq!(
+        linux["readonlyPaths"],
+        json!([
+            "/proc/bus",
+            "/proc/fs",
+            "/proc/irq",
+            "/proc/sys",
+            "/proc/sysrq-trigger"
+        ]),
+        "{text}"
+    );
+
+    // Where runc 1.1 is installed (bookworm's), compare with its own
+    // output: equal but for terminal, hostname and the cgroup namespace
+    // (runc 1.1 has none; 1.2 added it). Later runc versions changed the
+    // default spec, so only 1.1 is compared.
+    let runc_is_1_1 = std::process::Command::new("runc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).starts_with("runc version 1.1.")
+        });
+    if !runc_is_1_1 {
+        return;
+    }
+    let runc_dir = env.tmp().join("runc-spec");
+    fs::create_dir(&runc_dir).unwrap();
+    let runc = std::process::Command::new("runc")
+        .arg("spec")
+        .current_dir(&runc_dir)
+        .output();
+    if let Ok(o) = runc {
+        if o.status.success() {
+            let theirs: Value =
+                serde_json::from_str(&fs::read_to_string(runc_dir.join("config.json")).unwrap())
+                    .unwrap();
+            let normalise = |mut c: Value| {
+                c["process"]["terminal"] = json!(false);
+                c["hostname"] = json!("runwasm");
+                if let Some(a) = c["linux"]["namespaces"].as_array_mut() {
+                    a.retain(|n| n["type"] != "cgroup");
+                }
+                c
+            };
+            assert_eq!(
+                normalise(v.clone()),
+                normalise(theirs.clone()),
+                "`runwasm spec` differs from `runc spec` beyond terminal, hostname and the \
+                 cgroup namespace:\nrunwasm: {v:#}\nrunc: {theirs:#}"
+            );
+        }
+    }
 }

@@ -41,7 +41,7 @@ fn malformed_config_json() {
         .bundle("hello")
         .raw_config("{ \"ociVersion\": \"1.0.2\", \"process\": ");
     let id = env.id("c");
-    create_fails(&env, &id, &b, &[vec!["config.json"]]);
+    create_fails(&env, &id, &b, &[vec!["config.json"], vec!["invalid JSON"]]);
 }
 
 #[test]
@@ -132,7 +132,12 @@ fn corrupt_module_fails_at_create() {
     bytes.extend_from_slice(b"\x01\xffgarbage that is no section at all \xde\xad\xbe\xef");
     let b = env.bundle("hello").file("/app.wasm", &bytes);
     let id = env.id("c");
-    create_fails(&env, &id, &b, &[vec!["app.wasm", "module", "wasm"]]);
+    create_fails(
+        &env,
+        &id,
+        &b,
+        &[vec!["app.wasm"], vec!["invalid wasm module"]],
+    );
 }
 
 #[test]
@@ -142,7 +147,12 @@ fn truncated_module_fails_at_create() {
     };
     let b = env.bundle("hello").file("/app.wasm", b"\0asm");
     let id = env.id("c");
-    create_fails(&env, &id, &b, &[vec!["app.wasm", "module", "wasm"]]);
+    create_fails(
+        &env,
+        &id,
+        &b,
+        &[vec!["app.wasm"], vec!["invalid wasm module"]],
+    );
 }
 
 #[test]
@@ -185,7 +195,7 @@ fn bad_container_ids() {
             out.status.code().is_some_and(|c| c != 0),
             "create with id {shown:?} must fail:\n{out}"
         );
-        out.assert_failed_with(&["id"]);
+        out.assert_failed_with(&["invalid container id"]);
         assert!(
             !pid_file.exists(),
             "id {shown:?}: a pid file was written:\n{out}"
@@ -207,6 +217,7 @@ fn bad_container_ids() {
                 "{cmd} {bad:?} must fail:\n{out}"
             );
             assert_eq!(out.stderr_lines().len(), 1, "{out}");
+            out.assert_failed_with(&["invalid container id"]);
         }
     }
 }

@@ -123,23 +123,74 @@ fn init_exit_status_after_a_trap() {
     );
 }
 
+/// Sends `kill ID SIG` to a spinning module and reaps init: init handles
+/// the exit signals itself and exits with 128+n (an init without handlers
+/// would be killed by the signal, or, as PID 1 of a pid namespace, not
+/// notice it at all).
+fn exit_status_after_signal(env: &TestEnv, namespaces: &[&str], sig: &str, n: i32) {
+    become_subreaper();
+    let mut b = env.bundle("spin");
+    if !namespaces.is_empty() {
+        b = b.namespaces(namespaces);
+    }
+    let tag = if namespaces.is_empty() {
+        sig.to_lowercase()
+    } else {
+        format!("{}-ns", sig.to_lowercase())
+    };
+    let id = env.id(&tag);
+    let c = env.create(&id, &b);
+    let pid = c.pid();
+    env.start(&id);
+    assert!(
+        wait_file_contains(&c.stdout, "spinning", 5 * SEC),
+        "spin did not start: {:?}",
+        c.stderr()
+    );
+    env.run(&["kill", id.as_str(), sig]).assert_ok();
+    let w = reap(pid, 2 * SEC);
+    assert_eq!(
+        w,
+        Wait::Exited(128 + n),
+        "after `kill ID {sig}` init must exit with status 128+{n} from its own handler \
+         (namespaces {namespaces:?})"
+    );
+    env.run(&["delete", id.as_str()]).assert_ok();
+}
+
+const EXIT_SIGNALS: [(&str, i32); 6] = [
+    ("TERM", 15),
+    ("INT", 2),
+    ("HUP", 1),
+    ("QUIT", 3),
+    ("USR1", 10),
+    ("USR2", 12),
+];
+
 #[test]
 fn init_exit_status_after_sigterm() {
     let Some(env) = TestEnv::new("wait_sigterm") else {
         return;
     };
-    become_subreaper();
-    let b = env.bundle("spin");
-    let id = env.id("c");
-    let c = env.create(&id, &b);
-    let pid = c.pid();
-    env.start(&id);
-    assert!(wait_file_contains(&c.stdout, "spinning", 5 * SEC));
-    env.run(&["kill", id.as_str(), "TERM"]).assert_ok();
-    let w = reap(pid, 2 * SEC);
-    assert!(
-        w == Wait::Exited(143) || w == Wait::Signaled(libc::SIGTERM),
-        "after SIGTERM init must end with 128+15 (exit 143 or killed by SIGTERM), got {w:?}"
-    );
-    env.run(&["delete", id.as_str()]).assert_ok();
+    exit_status_after_signal(&env, &[], "TERM", 15);
+}
+
+#[test]
+fn init_exit_status_after_each_exit_signal() {
+    let Some(env) = TestEnv::new("wait_signals") else {
+        return;
+    };
+    for (sig, n) in EXIT_SIGNALS {
+        exit_status_after_signal(&env, &[], sig, n);
+    }
+}
+
+#[test]
+fn init_exit_status_after_each_exit_signal_in_a_pid_namespace() {
+    let Some(env) = TestEnv::new("wait_signals_pidns") else {
+        return;
+    };
+    for (sig, n) in EXIT_SIGNALS {
+        exit_status_after_signal(&env, &["pid"], sig, n);
+    }
 }

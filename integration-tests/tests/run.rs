@@ -384,3 +384,88 @@ fn run_with_cwd_keeps_absolute_paths_working() {
     assert_eq!(out.code(), 0, "{out}");
     assert_eq!(out.stdout, "in data\n", "{out}");
 }
+
+/// A Kubernetes sandbox (pause) container is never run as Wasm, whatever
+/// its args[0] looks like: a real Wasm module there (by suffix, by magic, or
+/// even with a Wasm handler annotation) is exec'd natively, and the kernel
+/// refuses it (`exec format error`, exit 126).
+#[test]
+fn run_never_treats_a_sandbox_container_as_wasm() {
+    let Some(env) = TestEnv::new("run_sandbox") else {
+        return;
+    };
+    let cases: [(&str, Option<(&str, &str)>); 4] = [
+        ("/app.wasm", None),
+        ("/pause", None),
+        ("/app.wasm", Some(("run.oci.handler", "wasm"))),
+        ("/pause", Some(("module.wasm.image/variant", "compat"))),
+    ];
+    for (i, (path, extra)) in cases.into_iter().enumerate() {
+        let mut b = env.bundle("hello");
+        if path != "/app.wasm" {
+            b = b.module_at(path);
+        }
+        // Executable, as a pause binary is: the exec itself must be what
+        // fails.
+        let host = b.rootfs.join(path.trim_start_matches('/'));
+        let mut perm = fs::metadata(&host).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+        fs::set_permissions(&host, perm).unwrap();
+        let mut b = b.annotation("io.kubernetes.cri.container-type", "sandbox");
+        if let Some((k, v)) = extra {
+            b = b.annotation(k, v);
+        }
+        let id = env.id(&format!("c{i}"));
+        let out = run(&env, &id, &b);
+        let what = format!("sandbox container running {path} (extra annotation {extra:?})");
+        assert!(
+            !out.stdout.contains("Hello from Wasm!"),
+            "{what} was run as Wasm:\n{out}"
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(126),
+            "{what}: the native exec of a Wasm file must fail with 126:\n{out}"
+        );
+        assert!(
+            out.stderr.to_lowercase().contains("exec format error"),
+            "{what}: stderr must say `exec format error`:\n{out}"
+        );
+        assert!(
+            !env.state_dir(&id).exists(),
+            "run left ROOT/ID behind:\n{out}"
+        );
+        env.assert_nothing_left(&id, &[]);
+    }
+}
+
+/// A native (non-Wasm) program runs natively: busybox from a rootfs.
+#[test]
+fn run_native_busybox() {
+    let Some(env) = TestEnv::new("run_native") else {
+        return;
+    };
+    let b = env.native_bundle(&["/bin/busybox", "echo", "hi"]);
+    let id = env.id("c");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(out.stdout, "hi\n", "{out}");
+    assert_eq!(out.stderr, "", "{out}");
+    assert!(!env.state_dir(&id).exists());
+
+    // The sandbox annotation does not stop a native program (a pause
+    // container is one).
+    let b = env
+        .native_bundle(&["/bin/busybox", "echo", "pause"])
+        .annotation("io.kubernetes.cri.container-type", "sandbox");
+    let id = env.id("sandbox");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(out.stdout, "pause\n", "{out}");
+
+    // A native exit code passes through too.
+    let b = env.native_bundle(&["/bin/busybox", "sh", "-c", "exit 7"]);
+    let id = env.id("exit");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 7, "{out}");
+}

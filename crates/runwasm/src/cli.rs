@@ -84,6 +84,73 @@ pub enum Command {
     Spec(SpecArgs),
     /// Print what this runtime supports, as runtime-spec features JSON.
     Features,
+    /// List the processes of a container.
+    Ps(PsArgs),
+    /// Suspend every process of a container (freezer).
+    Pause(IdArg),
+    /// Resume a paused container.
+    Resume(IdArg),
+    /// Change a container's resource limits while it runs.
+    Update(UpdateArgs),
+    /// Print a container's resource statistics.
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    pub id: String,
+    /// Options for ps(1) in table format (default -ef).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Print one stats object and exit.
+    #[arg(long)]
+    pub stats: bool,
+    /// Interval between stats objects (e.g. 5s, 500ms).
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    pub id: String,
+    /// LinuxResources JSON from a file, or - for stdin.
+    #[arg(short, long, value_name = "FILE")]
+    pub resources: Option<String>,
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    #[arg(long)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long)]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long)]
+    pub cpu_shares: Option<u64>,
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Memory limit (bytes, or with k/m/g suffix; -1 for unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Accepted for compatibility (kernel memory limits are deprecated).
+    #[arg(long, hide = true)]
+    pub kernel_memory: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
 }
 
 #[derive(Debug, Args)]

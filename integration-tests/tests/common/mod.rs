@@ -44,6 +44,17 @@ pub fn module(name: &str) -> PathBuf {
     p
 }
 
+/// The host's static busybox (Debian's busybox-static), copied into native
+/// test rootfses.
+pub fn busybox() -> PathBuf {
+    for p in ["/bin/busybox", "/usr/bin/busybox"] {
+        if Path::new(p).is_file() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("no /bin/busybox: install busybox-static (scripts/setup.sh does)");
+}
+
 /// The runwasm binary under test: `$RUNWASM_BIN`, else
 /// `<workspace>/target/debug/runwasm`. Panics when it does not exist.
 pub fn runwasm_bin() -> PathBuf {
@@ -151,6 +162,79 @@ pub fn send_signal(pid: i32, sig: i32) {
     unsafe {
         libc::kill(pid, sig);
     }
+}
+
+/// The target of `/proc/PID/ns/NAME` (e.g. `net:[4026531840]`); `pid` 0
+/// means this process.
+#[track_caller]
+pub fn ns_link(pid: i32, name: &str) -> String {
+    let p = if pid == 0 {
+        format!("/proc/self/ns/{name}")
+    } else {
+        format!("/proc/{pid}/ns/{name}")
+    };
+    fs::read_link(&p)
+        .unwrap_or_else(|e| panic!("readlink {p}: {e}"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `(ppid, pgrp, session)` from `/proc/PID/stat`, as seen from the host.
+pub fn proc_stat_ids(pid: i32) -> Option<(i32, i32, i32)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rfind(')')?;
+    let mut it = stat[after + 1..].split_whitespace().skip(1);
+    let ppid = it.next()?.parse().ok()?;
+    let pgrp = it.next()?.parse().ok()?;
+    let session = it.next()?.parse().ok()?;
+    Some((ppid, pgrp, session))
+}
+
+/// The `NSpid:` line of `/proc/PID/status`: the pid in each nested pid
+/// namespace, outermost first.
+pub fn ns_pids(pid: i32) -> Vec<i32> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Live processes whose executable is the runwasm binary `bin` and whose
+/// command line mentions `needle` (a bundle path, a container id).
+pub fn runwasm_processes_mentioning(bin: &Path, needle: &str) -> Vec<(i32, String)> {
+    let bin = fs::canonicalize(bin).unwrap_or_else(|_| bin.to_path_buf());
+    let mut found = Vec::new();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !pid_alive(pid) {
+            continue;
+        }
+        let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        let cmdline =
+            String::from_utf8_lossy(&fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+                .replace('\0', " ");
+        let exe_is_runwasm =
+            exe == bin || exe.to_string_lossy().starts_with(&*bin.to_string_lossy());
+        if (exe_is_runwasm || cmdline.contains(&*bin.to_string_lossy())) && cmdline.contains(needle)
+        {
+            found.push((
+                pid,
+                format!("pid {pid} exe {} cmdline {cmdline:?}", exe.display()),
+            ));
+        }
+    }
+    found
 }
 
 /// Checks that `s` is an RFC 3339 timestamp
@@ -447,6 +531,34 @@ impl TestEnv {
         b
     }
 
+    /// A new bundle whose rootfs holds only a static busybox at
+    /// `/bin/busybox` (copied from the host), running `args` natively.
+    pub fn native_bundle(&self, args: &[&str]) -> Bundle {
+        let n = self.next();
+        let dir = self.tmp().join(format!("bundle{n}"));
+        let rootfs = dir.join("rootfs");
+        fs::create_dir_all(rootfs.join("bin")).unwrap();
+        fs::copy(busybox(), rootfs.join("bin/busybox")).unwrap();
+        let config = json!({
+            "ociVersion": "1.0.2",
+            "root": { "path": "rootfs" },
+            "process": {
+                "terminal": false,
+                "user": { "uid": 0, "gid": 0 },
+                "args": args,
+                "env": ["PATH=/bin"],
+                "cwd": "/"
+            }
+        });
+        let b = Bundle {
+            dir,
+            rootfs,
+            config,
+        };
+        b.save();
+        b
+    }
+
     /// A runwasm call with the global flags `--root ROOT --log LOG
     /// --log-format json` before `args`.
     pub fn rw<S: AsRef<OsStr>>(&self, args: &[S]) -> Rw<'_> {
@@ -460,6 +572,7 @@ impl TestEnv {
             envs: Vec::new(),
             clear_env: false,
             fd3: None,
+            new_pgroup: false,
             timeout: CMD_TIMEOUT,
             log: self.tmp().join(format!("logs/{n}.json")),
             stdout: io.join(format!("{n}.stdout")),
@@ -788,6 +901,13 @@ impl Bundle {
         self
     }
 
+    /// Sets `linux.namespaces` to new namespaces of `types` (`"pid"`,
+    /// `"network"`, ...).
+    pub fn namespaces(self, types: &[&str]) -> Self {
+        let list: Vec<Value> = types.iter().map(|t| json!({ "type": t })).collect();
+        self.edit(|c| c["linux"]["namespaces"] = Value::Array(list))
+    }
+
     /// Any edit of the config JSON.
     pub fn edit(mut self, f: impl FnOnce(&mut Value)) -> Self {
         f(&mut self.config);
@@ -840,6 +960,7 @@ pub struct Rw<'a> {
     envs: Vec<(OsString, OsString)>,
     clear_env: bool,
     fd3: Option<File>,
+    new_pgroup: bool,
     timeout: Duration,
     pub log: PathBuf,
     pub stdout: PathBuf,
@@ -877,6 +998,13 @@ impl Rw<'_> {
         self
     }
 
+    /// Starts runwasm as the leader of a new process group (as a shell
+    /// starts a job), so the test can signal the whole group.
+    pub fn new_process_group(mut self) -> Self {
+        self.new_pgroup = true;
+        self
+    }
+
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
         self
@@ -909,6 +1037,18 @@ impl Rw<'_> {
             cmd.env(k, v);
         }
         cmd.stdin(Stdio::null());
+        if self.new_pgroup {
+            // SAFETY: the closure runs in the forked child before exec and
+            // only calls the async-signal-safe setpgid.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::setpgid(0, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         if let Some(f) = &self.fd3 {
             let raw = f.as_raw_fd();
             // SAFETY: the closure runs in the forked child before exec and

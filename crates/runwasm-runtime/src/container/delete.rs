@@ -61,6 +61,12 @@ fn kill_and_wait(c: &Container) -> Result<()> {
     let Some(pidfd) = proc::open_pidfd(c.state.pid, c.state.init_start_time) else {
         return Ok(());
     };
+    // A frozen process does not die until thawed.
+    if c.state.status == Status::Paused {
+        if let Some(place) = &c.state.cgroup {
+            let _ = place.manager(&c.state.id).and_then(|m| m.thaw());
+        }
+    }
     if let Err(e) = proc::pidfd_signal(&pidfd, libc::SIGKILL) {
         if e.raw_os_error() != Some(libc::ESRCH) {
             return Err(Error::io(format!("kill container {:?}", c.state.id), e));

@@ -27,5 +27,12 @@ pub fn kill(store: &StateStore, id: &str, signal: i32, all: bool) -> Result<()> 
     let pidfd = proc::open_pidfd(c.state.pid, c.state.init_start_time)
         .ok_or_else(|| Error::NotRunning(id.to_string()))?;
     proc::pidfd_signal(&pidfd, signal)
-        .map_err(|e| Error::io(format!("signal container {id:?} init"), e))
+        .map_err(|e| Error::io(format!("signal container {id:?} init"), e))?;
+    // A frozen process does not act on SIGKILL until thawed (runc thaws too).
+    if status == Status::Paused && signal == libc::SIGKILL {
+        if let Some(place) = &c.state.cgroup {
+            place.manager(id)?.thaw()?;
+        }
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@
 mod create;
 mod delete;
 mod kill;
+pub mod ops;
 mod run;
 mod start;
 
@@ -68,6 +69,8 @@ impl Container {
             Status::Created | Status::Running | Status::Paused => {
                 if !self.init_alive() {
                     Status::Stopped
+                } else if self.state.status == Status::Paused {
+                    Status::Paused
                 } else if fifo::path(&self.dir.path).exists() {
                     Status::Created
                 } else {

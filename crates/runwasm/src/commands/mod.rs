@@ -1,6 +1,7 @@
 //! One file per subcommand: each parses nothing, only turns the parsed flags
 //! into a call on `runwasm-runtime` and prints the result.
 
+mod cgroup_ops;
 mod features;
 mod lifecycle;
 mod list;
@@ -34,5 +35,10 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<u8> {
         Command::List(a) => list::list(cli, a),
         Command::Spec(a) => spec::spec(cli, a),
         Command::Features => features::features(),
+        Command::Ps(a) => cgroup_ops::ps(cli, a),
+        Command::Pause(a) => cgroup_ops::pause(cli, &a.id),
+        Command::Resume(a) => cgroup_ops::resume(cli, &a.id),
+        Command::Update(a) => cgroup_ops::update(cli, a),
+        Command::Events(a) => cgroup_ops::events(cli, a),
     }
 }
