@@ -15,7 +15,7 @@ pub fn features() -> Result<u8> {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": caps::known_names().map(|n| format!("CAP_{n}")).collect::<Vec<_>>(),
-            "cgroup": { "v1": false, "v2": false, "systemd": false, "systemdUser": false },
+            "cgroup": { "v1": true, "v2": true, "systemd": true, "systemdUser": false },
             "seccomp": {
                 "enabled": true,
                 "actions": seccomp::ACTIONS,
