@@ -52,8 +52,9 @@ pub fn open_dir(container_dir: &Path) -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// In init: blocks until `start` opens the fifo, then writes one byte.
-pub fn wait_for_start(dir_fd: &OwnedFd) -> std::io::Result<()> {
+/// In init: blocks until `start` opens the fifo; returns the write end.
+/// `start` then waits for [`signal_started`].
+pub fn open_for_start(dir_fd: &OwnedFd) -> std::io::Result<OwnedFd> {
     const NAME: &[u8] = b"exec.fifo\0";
     let fd = loop {
         // SAFETY: NUL-terminated name relative to a directory fd we hold.
@@ -73,13 +74,21 @@ pub fn wait_for_start(dir_fd: &OwnedFd) -> std::io::Result<()> {
         }
     };
     // SAFETY: fd is ours.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: writes one byte from a static buffer.
-    let n = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
-    if n != 1 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// In init: tells `start` the container has started (its startContainer
+/// hooks ran), so `start` can go on to the poststart hooks. A `start` that
+/// died meanwhile (EPIPE) changes nothing.
+pub fn signal_started(fd: OwnedFd) {
+    // SAFETY: writes one byte from a static buffer to an fd we own.
+    unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+}
+
+fn init_exited() -> Error {
+    Error::other(
+        "container init exited before it could start (a startContainer hook failed, or it was killed; see the container's stderr)",
+    )
 }
 
 /// Whether init `pid` still holds the container directory open, i.e. has
@@ -129,11 +138,22 @@ pub fn release(
         {
             return Err(Error::path("read", p, e));
         }
-        if !alive() {
-            return Err(Error::other("container init exited before it could start"));
-        }
-        if n == 0 && !waiting() {
-            return Err(Error::other("cannot start an already running container"));
+        if n == 0 {
+            // No writer: init has not reached the fifo yet, or it is gone,
+            // or it passed the fifo long ago. An exiting init closes its
+            // fds a moment before it shows as dead: look twice.
+            if !alive() {
+                return Err(init_exited());
+            }
+            if !waiting() {
+                std::thread::sleep(Duration::from_millis(20));
+                if !alive() {
+                    return Err(init_exited());
+                }
+                return Err(Error::other("cannot start an already running container"));
+            }
+        } else if !alive() {
+            return Err(init_exited());
         }
         let mut pfd = libc::pollfd {
             fd: fd.as_raw_fd(),

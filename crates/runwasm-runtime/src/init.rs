@@ -95,17 +95,23 @@ pub(crate) fn run(args: InitArgs<'_>) -> ! {
     sync::send_ready(&args.sync);
     drop(args.sync);
 
-    if let Err(e) = fifo::wait_for_start(&args.fifo) {
-        let _ = writeln!(std::io::stderr(), "runwasm: wait for start: {e}");
-        exit(1);
-    }
+    let started = match fifo::open_for_start(&args.fifo) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "runwasm: wait for start: {e}");
+            exit(1);
+        }
+    };
     drop(args.fifo);
+    // startContainer hooks run before `start` returns (and so before its
+    // poststart hooks), with runc's status "created".
     let h = args.bundle.spec.hooks().as_ref();
-    let state = with_status(&state, "running");
+    let state = in_container(&state, "created");
     if let Err(e) = hooks::run_hooks(h, HookPhase::StartContainer, &state) {
         let _ = writeln!(std::io::stderr(), "runwasm: {e}");
         exit(EXIT_CANNOT_RUN);
     }
+    fifo::signal_started(started);
     // Seccomp with noNewPrivileges is loaded last, right before the
     // workload, as runc does.
     if let Err(e) = security::harden_last(&args.bundle.spec) {
@@ -191,11 +197,13 @@ fn setup(args: &InitArgs<'_>) -> Result<(Prepared, String)> {
     Ok((prepared, state))
 }
 
-/// The state JSON with another status.
-fn with_status(state: &str, status: &str) -> String {
+/// The state JSON as hooks in the container's namespaces get it: `status`,
+/// and `pid` as seen from inside (1 in a pid namespace), as runc does.
+fn in_container(state: &str, status: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(state) {
         Ok(mut v) => {
             v["status"] = status.into();
+            v["pid"] = std::process::id().into();
             v.to_string()
         }
         Err(_) => state.to_string(),
@@ -214,7 +222,11 @@ fn create_hooks(args: &InitArgs<'_>, state: String) -> Result<String> {
             None => exit(1),
         }
     }
-    hooks::run_hooks(h, HookPhase::CreateContainer, &state)?;
+    hooks::run_hooks(
+        h,
+        HookPhase::CreateContainer,
+        &in_container(&state, "creating"),
+    )?;
     Ok(state)
 }
 
