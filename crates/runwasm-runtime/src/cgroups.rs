@@ -125,8 +125,28 @@ impl Cgroup {
             .map_err(|e| self.err("thaw", e))
     }
 
+    /// Statistics with CPU times in nanoseconds, as runc reports them:
+    /// libcgroups passes v1's `cpuacct.stat` through in clock ticks and
+    /// v2's `cpu.stat` in microseconds.
     pub fn stats(&self) -> Result<libcgroups::stats::Stats> {
-        self.manager.stats().map_err(|e| self.err("stats", e))
+        let mut s = self.manager.stats().map_err(|e| self.err("stats", e))?;
+        let usage = &mut s.cpu.usage;
+        match self.manager {
+            AnyCgroupManager::V1(_) => {
+                // SAFETY: sysconf has no memory effects.
+                let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+                let ns = 1_000_000_000 / tck;
+                usage.usage_user *= ns;
+                usage.usage_kernel *= ns;
+            }
+            AnyCgroupManager::V2(_) | AnyCgroupManager::Systemd(_) => {
+                usage.usage_total *= 1000;
+                usage.usage_user *= 1000;
+                usage.usage_kernel *= 1000;
+                s.cpu.throttling.throttled_time *= 1000;
+            }
+        }
+        Ok(s)
     }
 
     /// Kills what is left in it and removes it (in every hierarchy).

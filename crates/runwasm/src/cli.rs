@@ -36,7 +36,7 @@ pub struct Cli {
     /// Log debug output.
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Manage cgroups through systemd (accepted; cgroups are not managed yet).
+    /// Manage cgroups through systemd (linux.cgroupsPath as slice:prefix:name).
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (accepted for compatibility).
