@@ -10,7 +10,7 @@
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -20,7 +20,7 @@ use crate::linux::hooks::{self, HookPhase};
 use crate::linux::namespaces::Namespaces;
 use crate::linux::{rootfs, security};
 use crate::workload::Workload;
-use crate::{fifo, logging, sync, Error, Result};
+use crate::{console, fifo, logging, sync, Error, Result};
 
 /// Exit status of a container whose module trapped (128 + SIGABRT, as other
 /// Wasm runtimes use).
@@ -46,6 +46,8 @@ pub(crate) struct InitArgs<'a> {
     pub fifo: OwnedFd,
     pub preserve_fds: i32,
     pub no_pivot: bool,
+    /// Where the pty master goes when process.terminal is set.
+    pub console: Option<OwnedFd>,
     /// runwasm's own fds that may sit in the `--preserve-fds` range.
     pub close_also: Vec<i32>,
 }
@@ -60,7 +62,7 @@ enum Prepared {
 }
 
 /// The init process's whole life.
-pub(crate) fn run(args: InitArgs<'_>) -> ! {
+pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
     let log_fd = logging::disable();
     reset_signals();
     // Die with `create` until ready is reported: a create killed half-way
@@ -71,7 +73,11 @@ pub(crate) fn run(args: InitArgs<'_>) -> ! {
     // group signals (Ctrl-C, hang-up) do not reach the container.
     // SAFETY: setsid has no memory effects.
     unsafe { libc::setsid() };
-    let keep = [args.sync.as_raw_fd(), args.fifo.as_raw_fd()];
+    let keep = [
+        args.sync.as_raw_fd(),
+        args.fifo.as_raw_fd(),
+        args.console.as_ref().map_or(-1, |c| c.as_raw_fd()),
+    ];
     close_fds(args.preserve_fds, &keep);
     for fd in args.close_also.iter().copied().chain(log_fd) {
         if fd > 2 && !keep.contains(&fd) {
@@ -87,6 +93,8 @@ pub(crate) fn run(args: InitArgs<'_>) -> ! {
             exit(1);
         }
     };
+    // The pty master has been handed over.
+    args.console = None;
     // Cleared before reporting: `create` may exit the moment it hears us.
     // If it dies before recording `created`, the state still names this
     // pid (status creating) and `delete` kills it.
@@ -171,6 +179,7 @@ fn setup(args: &InitArgs<'_>) -> Result<(Prepared, String)> {
     if !args.namespaces.has(libc::CLONE_NEWNS) {
         let loaded = load(bundle, &args.workload)?;
         let state = create_hooks(args, state)?;
+        setup_console(args, false)?;
         let prepared = instantiate(bundle, loaded, &bundle.rootfs)?;
         if execs {
             enter_rootfs(bundle).map_err(Error::Other)?;
@@ -190,11 +199,36 @@ fn setup(args: &InitArgs<'_>) -> Result<(Prepared, String)> {
             e.desc()
         ))
     })?;
+    // The console after the mounts, before /dev may turn read-only (runc).
+    setup_console(args, true)?;
     security::harden_namespaces(spec)?;
     rootfs::finish_rootfs(spec)?;
     let prepared = instantiate(bundle, loaded, Path::new("/"))?;
     security::harden_process(spec, execs)?;
     Ok((prepared, state))
+}
+
+/// process.terminal: a pty from the container's /dev/ptmx, bound on
+/// /dev/console, its master sent to the console socket, its slave made our
+/// stdio and controlling terminal (init is a session leader).
+fn setup_console(args: &InitArgs<'_>, in_container_root: bool) -> Result<()> {
+    let Some(sock) = args.console.as_ref() else {
+        return Ok(());
+    };
+    let pty = console::open_pty()?;
+    if in_container_root {
+        crate::linux::devices::mount_console(&pty.slave_path)?;
+    }
+    if let Some(size) = args.bundle.process().console_size() {
+        console::set_size(
+            pty.master.as_raw_fd(),
+            size.height() as u16,
+            size.width() as u16,
+        );
+    }
+    crate::sendfd::send_fd_over(sock.as_raw_fd(), pty.master.as_fd(), "/dev/ptmx")
+        .map_err(|e| Error::io("send the pty master to the console socket", e))?;
+    console::attach(&pty.slave)
 }
 
 /// The state JSON as hooks in the container's namespaces get it: `status`,
@@ -287,7 +321,11 @@ fn reset_signals() {
 /// Closes every fd but 0-2, the `--preserve-fds` ones (3..3+n) and `keep`,
 /// so nothing the caller leaked (the shim's fd 3) reaches the workload.
 fn close_fds(preserve: i32, keep: &[i32]) {
-    let mut keep: Vec<u32> = keep.iter().map(|&k| k as u32).collect();
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter(|&&k| k >= 0)
+        .map(|&k| k as u32)
+        .collect();
     keep.sort_unstable();
     let mut from = 3 + preserve.max(0) as u32;
     for k in keep {

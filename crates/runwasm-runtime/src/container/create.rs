@@ -37,22 +37,44 @@ pub struct Created {
 }
 
 pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
+    create_with_console(store, opts, None)
+}
+
+/// Whether config.json asks for a terminal (`run` needs to know before it
+/// creates).
+pub fn wants_terminal(bundle: &std::path::Path) -> bool {
+    config::load(bundle).is_ok_and(|b| b.process().terminal() == Some(true))
+}
+
+/// `create`, with `console` the socket the pty master goes to when `run`
+/// relays the terminal itself.
+pub(crate) fn create_with_console(
+    store: &StateStore,
+    opts: &CreateOptions,
+    console: Option<OwnedFd>,
+) -> Result<Created> {
     id::validate(&opts.id)?;
     if opts.preserve_fds < 0 {
         return Err(Error::other("--preserve-fds must not be negative"));
     }
     let bundle = config::load(&opts.bundle)?;
-    if bundle.process().terminal() == Some(true) {
-        return Err(Error::Config(format!(
-            "{}: process.terminal: pseudo-terminals are not supported yet; set \"terminal\": false",
-            bundle.path.join("config.json").display()
-        )));
-    }
-    if opts.console_socket.is_some() {
-        return Err(Error::other(
-            "--console-socket is not supported yet (process.terminal must be false)",
-        ));
-    }
+    let terminal = bundle.process().terminal() == Some(true);
+    // runc's rules and words.
+    let console = match (terminal, &opts.console_socket, console) {
+        (true, _, Some(fd)) => Some(fd),
+        (true, Some(path), None) => Some(OwnedFd::from(crate::sendfd::connect(path)?)),
+        (true, None, None) => {
+            return Err(Error::other(
+                "cannot allocate tty if runwasm will detach without setting console socket",
+            ))
+        }
+        (false, Some(_), _) => {
+            return Err(Error::other(
+                "cannot use console socket if runwasm will not detach or allocate tty",
+            ))
+        }
+        (false, None, _) => None,
+    };
     let namespaces = Namespaces::from_spec(&bundle.spec)?;
     security::validate(&bundle.spec).map_err(|e| in_config(&bundle, e))?;
     if !namespaces.has(libc::CLONE_NEWNS) {
@@ -75,6 +97,7 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
     fifo::create(&dir.path)?;
     let fifo_fd = high_fd(fifo::open_dir(&dir.path)?, min_fd)?;
     let pair = sync::pair(min_fd)?;
+    let console = console.map(|fd| high_fd(fd, min_fd)).transpose()?;
 
     namespaces.enter_pid_namespace()?;
     tracing::debug!(
@@ -99,6 +122,7 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
                 fifo: fifo_fd,
                 preserve_fds: opts.preserve_fds,
                 no_pivot: opts.no_pivot,
+                console,
                 close_also: vec![dir.lock_fd()],
             })
         }
@@ -106,6 +130,7 @@ pub fn create(store: &StateStore, opts: &CreateOptions) -> Result<Created> {
     };
     drop(pair.child);
     drop(fifo_fd);
+    drop(console);
     drop(workload);
     let start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
     let pidfd = proc::open_pidfd(pid, start_time);

@@ -9,7 +9,7 @@ pub mod ops;
 mod run;
 mod start;
 
-pub use create::{create, CreateOptions, Created};
+pub use create::{create, wants_terminal, CreateOptions, Created};
 pub use delete::delete;
 pub use kill::kill;
 pub use run::{run, wait_status_code};

@@ -35,7 +35,19 @@ fn run_blocked(
     keep: bool,
     mask: &libc::sigset_t,
 ) -> Result<i32> {
-    let created = create(store, opts)?;
+    // A terminal without a console socket: we hold the master and relay it
+    // to our own stdio, as runc does in the foreground.
+    let relay = !detach && opts.console_socket.is_none() && super::wants_terminal(&opts.bundle);
+    let (created, master) = if relay {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+            .map_err(|e| Error::io("socketpair for the console", e))?;
+        let created = super::create::create_with_console(store, opts, Some(theirs.into()))?;
+        let master = crate::sendfd::recv_fd(ours.as_raw_fd())
+            .map_err(|e| Error::io("receive the pty master", e))?;
+        (created, Some(master))
+    } else {
+        (create(store, opts)?, None)
+    };
     if let Err(e) = start(store, &opts.id) {
         let _ = delete(store, &opts.id, true);
         return Err(e);
@@ -43,7 +55,20 @@ fn run_blocked(
     if detach {
         return Ok(0);
     }
-    let status = wait_forwarding(created.pid, &created.pidfd, mask)?;
+    let status = match &master {
+        Some(m) => {
+            if let Some((rows, cols)) = crate::console::get_size(0) {
+                crate::console::set_size(m.as_raw_fd(), rows, cols);
+            }
+            let saved = crate::console::make_raw(0);
+            let status = wait_forwarding(created.pid, &created.pidfd, mask, Some(m.as_raw_fd()));
+            if let Some(t) = saved {
+                crate::console::restore(0, &t);
+            }
+            status?
+        }
+        None => wait_forwarding(created.pid, &created.pidfd, mask, None)?,
+    };
     if !keep {
         if let Err(e) = delete(store, &opts.id, true) {
             tracing::warn!("run: delete {}: {e}", opts.id);
@@ -83,7 +108,13 @@ fn unblock(set: &libc::sigset_t) {
 
 /// Waits for our child `pid`, forwarding blocked signals to it; returns its
 /// wait status.
-fn wait_forwarding(pid: i32, pidfd: &OwnedFd, mask: &libc::sigset_t) -> Result<i32> {
+fn wait_forwarding(
+    pid: i32,
+    pidfd: &OwnedFd,
+    mask: &libc::sigset_t,
+    master: Option<i32>,
+) -> Result<i32> {
+    let mut stdin_open = true;
     // SAFETY: signalfd on the blocked set; the fd is fresh and owned.
     let sfd = unsafe { libc::signalfd(-1, mask, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
     if sfd < 0 {
@@ -92,7 +123,7 @@ fn wait_forwarding(pid: i32, pidfd: &OwnedFd, mask: &libc::sigset_t) -> Result<i
     // SAFETY: fresh fd.
     let sfd = unsafe { OwnedFd::from_raw_fd(sfd) };
     loop {
-        let mut fds = [
+        let mut fds = vec![
             libc::pollfd {
                 fd: pidfd.as_raw_fd(),
                 events: libc::POLLIN,
@@ -104,8 +135,26 @@ fn wait_forwarding(pid: i32, pidfd: &OwnedFd, mask: &libc::sigset_t) -> Result<i
                 revents: 0,
             },
         ];
-        // SAFETY: two valid pollfds.
-        unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if let Some(m) = master {
+            fds.push(libc::pollfd {
+                fd: m,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+            if stdin_open {
+                fds.push(libc::pollfd {
+                    fd: 0,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+        }
+        // SAFETY: a valid array of pollfds.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if let Some(m) = master {
+            // The terminal's traffic, both ways, whatever is ready.
+            crate::console::relay_once(m, &mut stdin_open);
+        }
         if fds[1].revents & libc::POLLIN != 0 {
             // SAFETY: reading one signalfd_siginfo into a zeroed struct.
             let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
@@ -119,10 +168,24 @@ fn wait_forwarding(pid: i32, pidfd: &OwnedFd, mask: &libc::sigset_t) -> Result<i
                 )
             } == size as isize
             {
-                let _ = proc::pidfd_signal(pidfd, info.ssi_signo as i32);
+                let sig = info.ssi_signo as i32;
+                match master {
+                    // Our terminal was resized: resize the container's.
+                    Some(m) if sig == libc::SIGWINCH => {
+                        if let Some((rows, cols)) = crate::console::get_size(0) {
+                            crate::console::set_size(m, rows, cols);
+                        }
+                    }
+                    _ => {
+                        let _ = proc::pidfd_signal(pidfd, sig);
+                    }
+                }
             }
         }
         if fds[0].revents != 0 {
+            if let Some(m) = master {
+                crate::console::drain(m);
+            }
             let mut status = 0;
             // SAFETY: reaping our own child.
             let r = unsafe { libc::waitpid(pid, &mut status, 0) };
