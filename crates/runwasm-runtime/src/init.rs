@@ -128,17 +128,7 @@ pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
     }
 
     match prepared {
-        Prepared::Wasm(engine, instance) => match engine.run(instance) {
-            Outcome::Exit(code) => exit(code),
-            Outcome::Trap(msg) => {
-                let _ = writeln!(std::io::stderr(), "runwasm: wasm trap: {msg}");
-                exit(EXIT_TRAP)
-            }
-            Outcome::Failed(msg) => {
-                let _ = writeln!(std::io::stderr(), "runwasm: cannot run module: {msg}");
-                exit(EXIT_CANNOT_RUN)
-            }
-        },
+        Prepared::Wasm(engine, instance) => run_wasm(&engine, instance),
         Prepared::Native {
             program,
             argv,
@@ -290,7 +280,23 @@ fn enter_namespaces(args: &InitArgs<'_>) -> Result<()> {
     ns.join_paths()
 }
 
-fn exit(code: i32) -> ! {
+/// Runs `_start` and exits with the module's status (134 after a trap, with
+/// one line on stderr naming it).
+pub(crate) fn run_wasm(engine: &WasmEngine, instance: Instance) -> ! {
+    match engine.run(instance) {
+        Outcome::Exit(code) => exit(code),
+        Outcome::Trap(msg) => {
+            let _ = writeln!(std::io::stderr(), "runwasm: wasm trap: {msg}");
+            exit(EXIT_TRAP)
+        }
+        Outcome::Failed(msg) => {
+            let _ = writeln!(std::io::stderr(), "runwasm: cannot run module: {msg}");
+            exit(EXIT_CANNOT_RUN)
+        }
+    }
+}
+
+pub(crate) fn exit(code: i32) -> ! {
     // SAFETY: _exit ends the process without running the parent's atexit
     // handlers or destructors, which belong to the `create` process.
     unsafe { libc::_exit(code) }
@@ -303,7 +309,7 @@ extern "C" fn exit_on_signal(sig: libc::c_int) {
 
 /// Empties the signal mask (`run` blocks signals to forward them) and makes
 /// the exit signals end the process with 128+n, even in a tight Wasm loop.
-fn reset_signals() {
+pub(crate) fn reset_signals() {
     // SAFETY: plain sigaction/sigprocmask calls with initialised structs.
     unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
@@ -320,7 +326,7 @@ fn reset_signals() {
 
 /// Closes every fd but 0-2, the `--preserve-fds` ones (3..3+n) and `keep`,
 /// so nothing the caller leaked (the shim's fd 3) reaches the workload.
-fn close_fds(preserve: i32, keep: &[i32]) {
+pub(crate) fn close_fds(preserve: i32, keep: &[i32]) {
     let mut keep: Vec<u32> = keep
         .iter()
         .filter(|&&k| k >= 0)
@@ -459,7 +465,7 @@ fn find_executable(bundle: &Bundle, arg0: &str) -> Result<PathBuf> {
     }
 }
 
-fn os_reason(e: &std::io::Error) -> String {
+pub(crate) fn os_reason(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(libc::ENOENT) => "no such file or directory".into(),
         Some(libc::EACCES) => "permission denied".into(),
@@ -467,7 +473,7 @@ fn os_reason(e: &std::io::Error) -> String {
     }
 }
 
-fn exec_native(program: &CString, argv: &[CString], envp: &[CString]) -> ! {
+pub(crate) fn exec_native(program: &CString, argv: &[CString], envp: &[CString]) -> ! {
     let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_p.push(std::ptr::null());
     let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();

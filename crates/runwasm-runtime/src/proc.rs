@@ -59,6 +59,14 @@ pub fn open_pidfd(pid: i32, start_time: u64) -> Option<OwnedFd> {
     is_alive(pid, start_time).then_some(fd)
 }
 
+/// A pidfd for our own child `pid` (alive or a zombie not yet reaped).
+pub fn pidfd_of_child(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a fresh fd that nothing else owns.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// Sends `sig` through a pidfd, so it cannot reach a recycled pid.
 pub fn pidfd_signal(pidfd: &OwnedFd, sig: i32) -> std::io::Result<()> {
     // SAFETY: plain syscall on an fd we own, null siginfo, no flags.

@@ -89,13 +89,22 @@ pub fn detect(bundle: &Bundle) -> Result<Workload> {
 /// regular file.
 pub fn find_program(bundle: &Bundle, arg0: &str) -> std::io::Result<(PathBuf, OwnedFd)> {
     let root = open_dir(&bundle.rootfs)?;
-    let cwd = bundle.process().cwd();
+    find_program_in(&root, bundle.process().cwd(), bundle.env(), arg0)
+}
+
+/// [`find_program`] in the root `root` (a directory fd), from `cwd`, with
+/// the `PATH` of `env`.
+pub fn find_program_in(
+    root: &OwnedFd,
+    cwd: &Path,
+    env: &[String],
+    arg0: &str,
+) -> std::io::Result<(PathBuf, OwnedFd)> {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if arg0.contains('/') {
         candidates.push(cwd.join(arg0));
     } else {
-        let path_var = bundle
-            .env()
+        let path_var = env
             .iter()
             .find_map(|kv| kv.strip_prefix("PATH="))
             .unwrap_or(DEFAULT_PATH);
@@ -106,7 +115,7 @@ pub fn find_program(bundle: &Bundle, arg0: &str) -> std::io::Result<(PathBuf, Ow
     }
     let mut last = std::io::Error::from_raw_os_error(libc::ENOENT);
     for c in candidates {
-        match open_in_root(&root, &c) {
+        match open_in_root(root, &c) {
             Ok(fd) => {
                 let meta = File::from(fd.try_clone()?).metadata()?;
                 if meta.is_file() {

@@ -84,6 +84,8 @@ pub enum Command {
     Spec(SpecArgs),
     /// Print what this runtime supports, as runtime-spec features JSON.
     Features,
+    /// Run a process inside a running container (Wasm or native).
+    Exec(ExecArgs),
     /// List the processes of a container.
     Ps(PsArgs),
     /// Suspend every process of a container (freezer).
@@ -94,6 +96,56 @@ pub enum Command {
     Update(UpdateArgs),
     /// Print a container's resource statistics.
     Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// A full OCI process JSON.
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Accepted for compatibility with runc (no pidfd is sent for exec yet).
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub pidfd_socket: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// KEY=VALUE added to the process environment.
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// UID[:GID].
+    #[arg(short, long)]
+    pub user: Option<String>,
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to every set.
+    #[arg(short, long = "cap")]
+    pub caps: Vec<String>,
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Return once the process has started.
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: i32,
+    /// Accepted for compatibility (no LSM labels on this host).
+    #[arg(long, hide = true)]
+    pub process_label: Option<String>,
+    #[arg(long, hide = true)]
+    pub apparmor: Option<String>,
+    #[arg(long, hide = true)]
+    pub ignore_paused: bool,
+    #[arg(long, hide = true)]
+    pub cgroup: Option<String>,
+    pub id: String,
+    /// The command and its arguments (after `--` if they start with `-`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

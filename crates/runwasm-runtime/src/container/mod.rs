@@ -4,6 +4,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod kill;
 pub mod ops;
 mod run;
@@ -11,6 +12,7 @@ mod start;
 
 pub use create::{create, wants_terminal, CreateOptions, Created};
 pub use delete::delete;
+pub use exec::{exec, ExecOptions};
 pub use kill::kill;
 pub use run::{run, wait_status_code};
 pub use start::start;

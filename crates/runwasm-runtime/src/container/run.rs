@@ -77,6 +77,29 @@ fn run_blocked(
     Ok(wait_status_code(status))
 }
 
+/// Waits in the foreground for `pid` (our child, or a grandchild we reap as
+/// subreaper): forwards signals, relays the terminal if we hold its master,
+/// and returns the exit code a shell would report.
+pub(crate) fn wait_as_foreground(
+    pid: i32,
+    pidfd: &OwnedFd,
+    master: Option<OwnedFd>,
+) -> Result<i32> {
+    let mask = block(&FORWARDED);
+    let saved = master.as_ref().and_then(|m| {
+        if let Some((rows, cols)) = crate::console::get_size(0) {
+            crate::console::set_size(m.as_raw_fd(), rows, cols);
+        }
+        crate::console::make_raw(0)
+    });
+    let status = wait_forwarding(pid, pidfd, &mask, master.as_ref().map(|m| m.as_raw_fd()));
+    if let Some(t) = saved {
+        crate::console::restore(0, &t);
+    }
+    unblock(&mask);
+    Ok(wait_status_code(status?))
+}
+
 /// The exit code a shell would report for a wait status.
 pub fn wait_status_code(status: i32) -> i32 {
     if libc::WIFEXITED(status) {

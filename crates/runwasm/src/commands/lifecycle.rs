@@ -6,7 +6,7 @@ use runwasm_runtime::container::{self, Container, CreateOptions};
 use runwasm_runtime::state::StateStore;
 use runwasm_runtime::{signal, Error, Result};
 
-use crate::cli::{Cli, CreateArgs, CreateFlags, DeleteArgs, KillArgs, RunArgs};
+use crate::cli::{Cli, CreateArgs, CreateFlags, DeleteArgs, ExecArgs, KillArgs, RunArgs};
 
 fn create_options(cli: &Cli, id: &str, f: &CreateFlags) -> CreateOptions {
     CreateOptions {
@@ -59,6 +59,27 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<u8> {
         a.detach,
         a.keep,
     )?;
+    Ok(code as u8)
+}
+
+pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<u8> {
+    let opts = container::ExecOptions {
+        id: a.id.clone(),
+        process: a.process.clone(),
+        args: a.command.clone(),
+        env: a.env.clone(),
+        cwd: a.cwd.clone(),
+        tty: a.tty,
+        user: a.user.clone(),
+        additional_gids: a.additional_gids.clone(),
+        caps: a.caps.clone(),
+        no_new_privs: a.no_new_privs,
+        detach: a.detach,
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        preserve_fds: a.preserve_fds,
+    };
+    let code = container::exec(&StateStore::existing(&cli.root), &opts)?;
     Ok(code as u8)
 }
 

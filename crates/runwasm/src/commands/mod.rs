@@ -35,6 +35,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<u8> {
         Command::List(a) => list::list(cli, a),
         Command::Spec(a) => spec::spec(cli, a),
         Command::Features => features::features(),
+        Command::Exec(a) => lifecycle::exec(cli, a),
         Command::Ps(a) => cgroup_ops::ps(cli, a),
         Command::Pause(a) => cgroup_ops::pause(cli, &a.id),
         Command::Resume(a) => cgroup_ops::resume(cli, &a.id),
