@@ -34,7 +34,8 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$script_sum" ] \
     && [ -e /usr/include/wasmedge/wasmedge.h ] && [ -e /usr/lib/wasm32-wasi/libc.a ] \
     && ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 \
     && command -v just >/dev/null && command -v clang >/dev/null \
-    && command -v wasm-ld >/dev/null && command -v jq >/dev/null && rust_ok; then
+    && command -v wasm-ld >/dev/null && command -v jq >/dev/null && rust_ok \
+    && command -v podman >/dev/null && command -v buildah >/dev/null; then
     exit 0
 fi
 
@@ -137,6 +138,10 @@ if ! rust_ok; then
     hash -r
     rust_ok || { log "rustc is still older than 1.85: install a newer toolchain (rustup)"; exit 1; }
 fi
+
+# podman, buildah, skopeo, conmon (podman 5.4 for platform_to_oci_runtime):
+# tests/podman.rs and docs/podman.md.
+bash "$(dirname "$0")/setup-podman.sh" || log "podman not installed: the podman tests will skip"
 
 echo "$script_sum" > "$stamp"
 log "ready (WasmEdge $(sed -n 's/.*WASMEDGE_VERSION "\(.*\)"/\1/p' /usr/include/wasmedge/version.h 2>/dev/null || echo '?'))"

@@ -108,15 +108,14 @@ fn run_gives_exactly_process_args_and_env() {
         .lines()
         .filter_map(|l| l.strip_prefix("env:"))
         .collect();
-    let mut sorted = got_env.clone();
-    sorted.sort();
+    // Exactly process.env, in order, plus HOME, which runc adds when the
+    // config has none (the rootfs has no /etc/passwd: HOME=/).
     let mut want = envs.to_vec();
-    want.sort();
+    want.push("HOME=/");
     assert_eq!(
-        sorted, want,
-        "the WASI environment must be exactly process.env:\n{out}"
+        got_env, want,
+        "the WASI environment must be exactly process.env (+ runc's HOME):\n{out}"
     );
-    assert_eq!(got_env, envs, "process.env order should be kept:\n{out}");
 }
 
 #[test]
@@ -134,8 +133,33 @@ fn run_with_empty_env_sees_no_variables() {
         .run();
     assert_eq!(out.code(), 0, "{out}");
     assert_eq!(
-        out.stdout, "arg[0]=/app.wasm\n",
-        "no process.env means no variables:\n{out}"
+        out.stdout, "arg[0]=/app.wasm\nenv:HOME=/\n",
+        "no process.env means no variables but runc's HOME:\n{out}"
+    );
+}
+
+#[test]
+fn home_comes_from_the_containers_passwd() {
+    let Some(env) = TestEnv::new("run_home_passwd") else {
+        return;
+    };
+    let b = env.bundle("echo").env(&["HOME=", "PATH=/bin"]).edit(|c| {
+        c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+    });
+    std::fs::create_dir_all(b.dir.join("rootfs/etc")).unwrap();
+    std::fs::write(
+        b.dir.join("rootfs/etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+    )
+    .unwrap();
+    let id = env.id("c");
+    let out = env
+        .rw(&["run", "--bundle", path_str(&b.dir), id.as_str()])
+        .run();
+    assert_eq!(out.code(), 0, "{out}");
+    assert!(
+        out.stdout.contains("env:HOME=/home/app\n") && !out.stdout.contains("env:HOME=\n"),
+        "an empty HOME is the user's home from /etc/passwd, as runc sets it:\n{out}"
     );
 }
 

@@ -55,7 +55,23 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     let spec = parse(&bytes).map_err(|msg| Error::Config(format!("{}: {msg}", file.display())))?;
     let rootfs =
         check(&spec, &path).map_err(|msg| Error::Config(format!("{}: {msg}", file.display())))?;
+    let mut spec = spec;
+    fill_home(&mut spec, &rootfs);
     Ok(Bundle { path, rootfs, spec })
+}
+
+/// HOME as runc sets it (see `workload::fill_home`).
+fn fill_home(spec: &mut Spec, rootfs: &Path) {
+    let Some(mut process) = spec.process().clone() else {
+        return;
+    };
+    let Ok(root) = crate::workload::open_dir(rootfs) else {
+        return;
+    };
+    let mut env = process.env().clone().unwrap_or_default();
+    crate::workload::fill_home(&root, process.user().uid(), &mut env);
+    process.set_env(Some(env));
+    spec.set_process(Some(process));
 }
 
 /// Parses config.json; a type error names its JSON path. Like runc, a

@@ -83,6 +83,31 @@ pub fn detect(bundle: &Bundle) -> Result<Workload> {
     Ok(Workload::Wasm(WasmModule { guest_path, bytes }))
 }
 
+/// `HOME` as runc sets it when `env` has none (or an empty one): the home
+/// of `uid` in the container's `/etc/passwd`, else `/`.
+pub fn fill_home(root: &OwnedFd, uid: u32, env: &mut Vec<String>) {
+    if env
+        .iter()
+        .any(|kv| kv.strip_prefix("HOME=").is_some_and(|v| !v.is_empty()))
+    {
+        return;
+    }
+    let mut passwd = String::new();
+    if let Ok(fd) = open_in_root(root, Path::new("/etc/passwd")) {
+        let _ = File::from(fd).take(1 << 20).read_to_string(&mut passwd);
+    }
+    let home = passwd
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 6 && f[2].parse::<u32>() == Ok(uid)).then(|| f[5].to_string())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".to_string());
+    env.retain(|kv| !kv.starts_with("HOME="));
+    env.push(format!("HOME={home}"));
+}
+
 /// Resolves `arg0` as an exec would inside the container: a path with a `/`
 /// is taken relative to `process.cwd`, a bare name is looked up in the
 /// container's `PATH` (then in the cwd). Returns the guest path and the open

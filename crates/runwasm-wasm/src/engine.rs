@@ -4,7 +4,9 @@
 //!   interpreter only: the loader ignores any AOT section).
 //! * [`instantiate`]: a WASI module configured only from [`Config`], a
 //!   fresh [`Store`] (with its executor) that registers it, then the module
-//!   itself, instantiated as the store's active module.
+//!   itself, instantiated as the store's active module once its WASI
+//!   socket imports have passed the type check WasmEdge 0.14.1 misses
+//!   ([`inspect::unchecked_v2_import`]).
 //! * [`run`]: invoke `_start` and read the WASI exit code.
 //!
 //! No [`wasmedge_sdk::Vm`] is used: it only takes import modules as plain
@@ -127,6 +129,9 @@ pub fn instantiate(loaded: Loaded, config: &Config) -> Result<Instance, Error> {
     )
     .map_err(|e| Error::Library(format!("WasmEdge could not create the WASI module: {e}")))?;
     let mut wasi = WasiStore::new(&engine, wasi)?;
+    if let Some(msg) = inspect::unchecked_v2_import(&module, &mut wasi.store) {
+        return Err(Error::Instantiate(msg));
+    }
 
     let active = match wasi.store.register_active_module(&module) {
         // WasmEdge counts a proc_exit in the start function ("terminated")
@@ -244,7 +249,7 @@ impl WasiStore {
 }
 
 /// The name WASI registers under.
-const WASI_MODULE: &str = "wasi_snapshot_preview1";
+pub(crate) const WASI_MODULE: &str = "wasi_snapshot_preview1";
 
 /// Owns a leaked `Box<WasiModule>` and frees it on drop.
 struct HeapWasi(NonNull<WasiModule>);

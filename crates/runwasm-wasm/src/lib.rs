@@ -52,8 +52,9 @@
 //! * [`config`]: the JSON config.
 //! * `engine`: load / instantiate / run with `wasmedge-sdk` 0.14 (on the
 //!   system's libwasmedge 0.14); `inspect` names the import that failed to
-//!   link and checks memories against the cap, `result` turns the SDK's
-//!   errors into messages and tells traps from other failures.
+//!   link, checks memories against the cap and the WASI socket imports
+//!   WasmEdge 0.14.1 would link without a type check, `result` turns the
+//!   SDK's errors into messages and tells traps from other failures.
 
 pub mod abi;
 pub mod config;

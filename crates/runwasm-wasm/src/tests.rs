@@ -298,3 +298,113 @@ fn tags_fail_load() {
         assert!(err.starts_with("invalid wasm module: "), "{err}");
     }
 }
+
+/// A module importing `wasi_snapshot_preview1`.`name` with the function
+/// type `ty` (WAT `(param ...) (result ...)`) and exiting with what
+/// `call` returns (`call` uses the import as `$f`).
+fn imports_wasi(name: &str, ty: &str, call: &str) -> String {
+    format!(
+        r#"(module
+             (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+             (import "wasi_snapshot_preview1" "{name}" (func $f {ty}))
+             (memory (export "memory") 1)
+             (func (export "_start") (call $exit {call})))"#
+    )
+}
+
+/// WasmEdge 0.14.1 binds a socket import that has neither the V1 nor the
+/// V2 type to the `_v2` function unchecked, and the call then aborts the
+/// process (`stackmgr.h` `popFrame()` assertion): runwasm must refuse it
+/// at instantiate.
+#[test]
+fn socket_imports_of_neither_wasmedge_type_fail_instantiate() {
+    // The modules never call the import: with the check missing they
+    // instantiate and exit 0, so the test fails instead of aborting.
+    let wat = imports_wasi("sock_open", "(param i32) (result i32)", "(i32.const 0)");
+    assert_eq!(
+        run_wat(&wat, ARGS_ONLY),
+        Err(r#"instantiate: import "wasi_snapshot_preview1"."sock_open" has type (i32) -> i32, but WasmEdge provides (i32, i32, i32) -> i32"#.to_owned())
+    );
+    // V1 and V2 differ: both are named.
+    let wat = imports_wasi("sock_accept", "(param i32 i64)", "(i32.const 0)");
+    assert_eq!(
+        run_wat(&wat, ARGS_ONLY),
+        Err(r#"instantiate: import "wasi_snapshot_preview1"."sock_accept" has type (i32, i64) -> (), but WasmEdge provides (i32, i32) -> i32 or (i32, i32, i32) -> i32"#.to_owned())
+    );
+    // The other nine, with a type none of them has.
+    for name in [
+        "sock_bind",
+        "sock_connect",
+        "sock_listen",
+        "sock_recv",
+        "sock_recv_from",
+        "sock_send",
+        "sock_send_to",
+        "sock_getlocaladdr",
+        "sock_getpeeraddr",
+    ] {
+        let wat = imports_wasi(name, "(result i64)", "(i32.const 0)");
+        let err = run_wat(&wat, ARGS_ONLY).expect_err(name);
+        let want = format!(
+            r#"instantiate: import "wasi_snapshot_preview1"."{name}" has type () -> i64, but WasmEdge provides ("#
+        );
+        assert!(err.starts_with(&want), "{err}");
+    }
+}
+
+/// Either version's type links (to that version) and can be called.
+#[test]
+fn socket_imports_of_either_wasmedge_type_instantiate_and_run() {
+    // V1 = V2: AF_UNIX is refused with ENOSYS (52) before any socket is made.
+    let wat = imports_wasi(
+        "sock_open",
+        "(param i32 i32 i32) (result i32)",
+        "(call $f (i32.const 3) (i32.const 2) (i32.const 0))",
+    );
+    assert_eq!(run_wat(&wat, ARGS_ONLY), Ok((52, String::new())));
+    // V1 (fd, *new_fd) and V2 (fd, fdflags, *new_fd): a bad fd is EBADF (8).
+    let v1 = imports_wasi(
+        "sock_accept",
+        "(param i32 i32) (result i32)",
+        "(call $f (i32.const 12345) (i32.const 0))",
+    );
+    let v2 = imports_wasi(
+        "sock_accept",
+        "(param i32 i32 i32) (result i32)",
+        "(call $f (i32.const 12345) (i32.const 0) (i32.const 0))",
+    );
+    assert_eq!(run_wat(&v1, ARGS_ONLY), Ok((8, String::new())));
+    assert_eq!(run_wat(&v2, ARGS_ONLY), Ok((8, String::new())));
+}
+
+/// Imports without a `_v2` sibling keep WasmEdge's own type check and
+/// message, and modules without socket imports are untouched.
+#[test]
+fn other_imports_are_left_to_wasmedge() {
+    for (name, ty) in [
+        ("sock_open_v2", "(param i32) (result i32)"),
+        ("sock_shutdown", "(param i32) (result i32)"),
+        ("fd_write", "(param i32)"),
+    ] {
+        let wat = imports_wasi(name, ty, "(i32.const 0)");
+        let err = run_wat(&wat, ARGS_ONLY).expect_err(name);
+        let want = format!(
+            r#"instantiate: incompatible import type for "wasi_snapshot_preview1"."{name}""#
+        );
+        assert!(err.starts_with(&want), "{err}");
+    }
+    let wat = r#"(module
+         (import "wasi_snapshot_preview1" "sock_open" (global i32))
+         (func (export "_start")))"#;
+    let err = run_wat(wat, ARGS_ONLY).expect_err("a global is no function");
+    assert!(
+        err.starts_with("instantiate: ") && err.contains(r#""wasi_snapshot_preview1"."sock_open""#),
+        "{err}"
+    );
+    let wat = imports_wasi(
+        "fd_write",
+        "(param i32 i32 i32 i32) (result i32)",
+        "(i32.const 5)",
+    );
+    assert_eq!(run_wat(&wat, ARGS_ONLY), Ok((5, String::new())));
+}

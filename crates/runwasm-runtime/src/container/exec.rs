@@ -82,13 +82,17 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
     let root = workload::open_dir(Path::new(&format!("/proc/{init_pid}/root")))
         .map_err(|e| Error::io("open the container's root", e))?;
     let args = process.args().clone().unwrap_or_default();
-    let env = process.env().clone().unwrap_or_default();
+    let mut env = process.env().clone().unwrap_or_default();
+    workload::fill_home(&root, process.user().uid(), &mut env);
+    let mut process = process;
+    process.set_env(Some(env.clone()));
+    spec.set_process(Some(process.clone()));
     let found = workload::find_program_in(&root, process.cwd(), &env, &args[0]);
     let module = match &found {
         Ok((path, fd)) => read_if_wasm(path, fd)?,
         Err(_) if args[0].ends_with(".wasm") => {
             return Err(Error::other(format!(
-                "exec: Wasm module {:?} not found in the container",
+                "exec: Wasm module {:?}: no such file or directory in the container",
                 args[0]
             )))
         }
