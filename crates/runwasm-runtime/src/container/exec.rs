@@ -66,7 +66,18 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
         &std::fs::read(&spec_path).map_err(|e| Error::path("read", &spec_path, e))?,
     )
     .map_err(|m| Error::Config(format!("{}: {m}", spec_path.display())))?;
-    let process = build_process(&spec, opts)?;
+    let mut process = build_process(&spec, opts)?;
+    // A terminal we relay gets our terminal's size from the start.
+    if process.terminal() == Some(true) && opts.console_socket.is_none() && !opts.detach {
+        if let Some((rows, cols)) = console::get_size(0) {
+            let size = oci_spec::runtime::BoxBuilder::default()
+                .height(rows as u64)
+                .width(cols as u64)
+                .build()
+                .map_err(|e| Error::other(e.to_string()))?;
+            process.set_console_size(Some(size));
+        }
+    }
     let mut spec = spec;
     spec.set_process(Some(process.clone()));
     let cgroup = c
@@ -84,7 +95,6 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
     let args = process.args().clone().unwrap_or_default();
     let mut env = process.env().clone().unwrap_or_default();
     workload::fill_home(&root, process.user().uid(), &mut env);
-    let mut process = process;
     process.set_env(Some(env.clone()));
     spec.set_process(Some(process.clone()));
     let found = workload::find_program_in(&root, process.cwd(), &env, &args[0]);
@@ -398,13 +408,38 @@ fn intermediate(c: Child<'_>) -> ! {
             );
         }
     }
+    // The exec process waits on this pipe until its pid has been reported,
+    // so its own `ready` can never overtake the pid.
+    let mut gate = [0i32; 2];
+    // SAFETY: pipe2 into a two-int array.
+    if unsafe { libc::pipe2(gate.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        fail(
+            &c.sync,
+            &format!("exec: pipe: {}", std::io::Error::last_os_error()),
+        );
+    }
     // SAFETY: single-threaded; the child ends in _exit or exec.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        fail(
-            &c.sync,
-            &format!("exec: fork: {}", std::io::Error::last_os_error()),
-        );
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ENOMEM) {
+            // fork into a pid namespace whose init is gone.
+            fail(&c.sync, "container not running");
+        }
+        fail(&c.sync, &format!("exec: fork: {e}"));
+    }
+    if pid == 0 {
+        // SAFETY: closing our copy of the write end, then waiting for EOF
+        // (the helper exits once it has reported our pid).
+        unsafe {
+            libc::close(gate[1]);
+            let mut b = 0u8;
+            while libc::read(gate[0], (&mut b as *mut u8).cast(), 1) < 0
+                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+            {
+            }
+            libc::close(gate[0]);
+        }
     }
     if pid > 0 {
         let msg = format!("pid:{pid}");

@@ -44,6 +44,10 @@ fn run_blocked(
         let created = super::create::create_with_console(store, opts, Some(theirs.into()))?;
         let master = crate::sendfd::recv_fd(ours.as_raw_fd())
             .map_err(|e| Error::io("receive the pty master", e))?;
+        // Our terminal's size before the process starts.
+        if let Some((rows, cols)) = crate::console::get_size(0) {
+            crate::console::set_size(master.as_raw_fd(), rows, cols);
+        }
         (created, Some(master))
     } else {
         (create(store, opts)?, None)
