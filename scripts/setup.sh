@@ -35,7 +35,8 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$script_sum" ] \
     && ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 \
     && command -v just >/dev/null && command -v clang >/dev/null \
     && command -v wasm-ld >/dev/null && command -v jq >/dev/null && rust_ok \
-    && command -v podman >/dev/null && command -v buildah >/dev/null; then
+    && command -v podman >/dev/null && command -v buildah >/dev/null \
+    && command -v containerd >/dev/null && command -v dockerd >/dev/null; then
     exit 0
 fi
 
@@ -142,6 +143,8 @@ fi
 # podman, buildah, skopeo, conmon (podman 5.4 for platform_to_oci_runtime):
 # tests/podman.rs and docs/podman.md.
 bash "$(dirname "$0")/setup-podman.sh" || log "podman not installed: the podman tests will skip"
+# containerd 1.7 + ctr, Docker 26 (trixie): tests/containerd.rs, tests/docker.rs.
+bash "$(dirname "$0")/setup-docker.sh" || log "containerd/Docker not installed: their tests will skip"
 
 echo "$script_sum" > "$stamp"
 log "ready (WasmEdge $(sed -n 's/.*WASMEDGE_VERSION "\(.*\)"/\1/p' /usr/include/wasmedge/version.h 2>/dev/null || echo '?'))"

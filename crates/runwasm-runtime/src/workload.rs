@@ -59,10 +59,17 @@ pub fn detect(bundle: &Bundle) -> Result<Workload> {
     let (guest_path, file) = match found {
         Ok(f) => f,
         Err(e) if by_annotation || by_suffix => {
+            // Lower-case errno words: clients map "no such file or
+            // directory" to exit status 127 (Docker, podman).
+            let why = match e.raw_os_error() {
+                Some(libc::ENOENT) => "no such file or directory".to_string(),
+                Some(libc::EACCES) => "permission denied".to_string(),
+                _ => e.to_string(),
+            };
             return Err(Error::Config(format!(
-                "process.args[0]: Wasm module {arg0:?} not found in rootfs {}: {e}",
+                "process.args[0]: Wasm module {arg0:?}: {why} (in rootfs {})",
                 bundle.rootfs.display()
-            )))
+            )));
         }
         // Native programs that are missing are reported when exec'd.
         Err(_) => return Ok(Workload::Native),
