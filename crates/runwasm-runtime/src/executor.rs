@@ -13,7 +13,9 @@ use crate::{Error, Result};
 pub const LIBRARY_NAME: &str = "librunwasm_wasm.so";
 /// Overrides where the executor library is looked for.
 pub const LIBRARY_ENV: &str = "RUNWASM_WASM_LIB";
-const ABI_VERSION: u32 = 1;
+/// ABI 1: load/instantiate/run. ABI 2 adds AOT (compile, load_file,
+/// engine version, has_aot_section); with a version-1 library AOT is off.
+const ABI_VERSION: u32 = 2;
 const ERR_CAP: usize = 1024;
 
 type AbiVersionFn = unsafe extern "C" fn() -> u32;
@@ -21,6 +23,10 @@ type LoadFn = unsafe extern "C" fn(*const u8, usize, *mut u8, usize) -> *mut c_v
 type InstantiateFn =
     unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut u8, usize) -> *mut c_void;
 type RunFn = unsafe extern "C" fn(*mut c_void, *mut u8, usize) -> i32;
+type CompileFn = unsafe extern "C" fn(*const u8, usize, *const libc::c_char, *mut u8, usize) -> i32;
+type LoadFileFn = unsafe extern "C" fn(*const libc::c_char, *mut u8, usize) -> *mut c_void;
+type VersionFn = unsafe extern "C" fn() -> *const libc::c_char;
+type HasAotFn = unsafe extern "C" fn(*const u8, usize) -> i32;
 
 /// The WASI view of the container given to the VM.
 #[derive(Debug, Serialize)]
@@ -56,6 +62,15 @@ pub struct WasmEngine {
     load: LoadFn,
     instantiate: InstantiateFn,
     run: RunFn,
+    aot: Option<AotFns>,
+}
+
+#[derive(Clone, Copy)]
+struct AotFns {
+    compile: CompileFn,
+    load_file: LoadFileFn,
+    version: VersionFn,
+    has_aot: HasAotFn,
 }
 
 /// A validated module, not yet instantiated.
@@ -100,7 +115,7 @@ impl WasmEngine {
         unsafe {
             let version: AbiVersionFn = *lib.get(b"runwasm_wasm_abi_version\0").map_err(fail)?;
             let found = version();
-            if found != ABI_VERSION {
+            if found != ABI_VERSION && found != 1 {
                 return Err(Error::other(format!(
                     "Wasm executor {} speaks ABI {found}, runwasm needs {ABI_VERSION}",
                     path.display()
@@ -110,11 +125,22 @@ impl WasmEngine {
             let instantiate: InstantiateFn =
                 *lib.get(b"runwasm_wasm_instantiate\0").map_err(fail)?;
             let run: RunFn = *lib.get(b"runwasm_wasm_run\0").map_err(fail)?;
+            let aot = if found >= 2 {
+                Some(AotFns {
+                    compile: *lib.get(b"runwasm_wasm_compile\0").map_err(fail)?,
+                    load_file: *lib.get(b"runwasm_wasm_load_file\0").map_err(fail)?,
+                    version: *lib.get(b"runwasm_wasm_engine_version\0").map_err(fail)?,
+                    has_aot: *lib.get(b"runwasm_wasm_has_aot_section\0").map_err(fail)?,
+                })
+            } else {
+                None
+            };
             Ok(WasmEngine {
                 _lib: lib,
                 load,
                 instantiate,
                 run,
+                aot,
             })
         }
     }
@@ -128,6 +154,72 @@ impl WasmEngine {
             return Err(Error::other(message(&err)));
         }
         Ok(Loaded(h))
+    }
+
+    /// Compiles `bytes` with WasmEdge's AOT compiler into `out` (a universal
+    /// wasm).
+    pub fn compile(&self, bytes: &[u8], out: &Path) -> Result<()> {
+        let aot = self.aot_fns()?;
+        let path = path_c(out)?;
+        let mut err = [0u8; ERR_CAP];
+        // SAFETY: valid buffers and a NUL-terminated path.
+        let rc = unsafe {
+            (aot.compile)(
+                bytes.as_ptr(),
+                bytes.len(),
+                path.as_ptr(),
+                err.as_mut_ptr(),
+                ERR_CAP,
+            )
+        };
+        if rc != 0 {
+            return Err(Error::other(format!("AOT compile: {}", message(&err))));
+        }
+        Ok(())
+    }
+
+    /// Loads a file that may carry an AOT section (its native code is used).
+    pub fn load_file(&self, path: &Path) -> Result<Loaded> {
+        let aot = self.aot_fns()?;
+        let p = path_c(path)?;
+        let mut err = [0u8; ERR_CAP];
+        // SAFETY: NUL-terminated path and a valid error buffer.
+        let h = unsafe { (aot.load_file)(p.as_ptr(), err.as_mut_ptr(), ERR_CAP) };
+        if h.is_null() {
+            return Err(Error::other(message(&err)));
+        }
+        Ok(Loaded(h))
+    }
+
+    /// The engine's version, part of the AOT cache key.
+    pub fn version(&self) -> String {
+        match self.aot {
+            // SAFETY: the library returns a static NUL-terminated string.
+            Some(a) => unsafe { CStr::from_ptr((a.version)()) }
+                .to_string_lossy()
+                .into_owned(),
+            None => "unknown".into(),
+        }
+    }
+
+    /// Whether this executor can compile ahead of time.
+    pub fn has_aot(&self) -> bool {
+        self.aot.is_some()
+    }
+
+    fn aot_fns(&self) -> Result<AotFns> {
+        self.aot
+            .ok_or_else(|| Error::other("this Wasm executor has no AOT compiler (ABI 1)"))
+    }
+
+    /// Whether `bytes` already carries a WasmEdge AOT section.
+    pub fn has_aot_section(&self, bytes: &[u8]) -> bool {
+        // SAFETY: a valid buffer.
+        match self.aot {
+            // SAFETY: a valid buffer.
+            Some(a) => unsafe { (a.has_aot)(bytes.as_ptr(), bytes.len()) == 1 },
+            None => false,
+        }
     }
 
     /// Sets up WASI and instantiates; unknown imports fail here.
@@ -161,6 +253,11 @@ impl WasmEngine {
             _ => Outcome::Failed(message(&err)),
         }
     }
+}
+
+fn path_c(p: &Path) -> Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|e| Error::other(e.to_string()))
 }
 
 fn message(buf: &[u8]) -> String {

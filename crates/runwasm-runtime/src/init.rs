@@ -20,7 +20,7 @@ use crate::linux::hooks::{self, HookPhase};
 use crate::linux::namespaces::Namespaces;
 use crate::linux::{rootfs, security};
 use crate::workload::Workload;
-use crate::{console, fifo, logging, sync, Error, Result};
+use crate::{aot, console, fifo, logging, sync, Error, Result};
 
 /// Exit status of a container whose module trapped (128 + SIGABRT, as other
 /// Wasm runtimes use).
@@ -46,6 +46,7 @@ pub(crate) struct InitArgs<'a> {
     pub fifo: OwnedFd,
     pub preserve_fds: i32,
     pub no_pivot: bool,
+    pub aot: aot::AotSettings,
     /// Where the pty master goes when process.terminal is set.
     pub console: Option<OwnedFd>,
     /// runwasm's own fds that may sit in the `--preserve-fds` range.
@@ -53,7 +54,7 @@ pub(crate) struct InitArgs<'a> {
 }
 
 enum Prepared {
-    Wasm(WasmEngine, Instance),
+    Wasm(WasmEngine, Instance, Option<aot::History>),
     Native {
         program: CString,
         argv: Vec<CString>,
@@ -128,7 +129,7 @@ pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
     }
 
     match prepared {
-        Prepared::Wasm(engine, instance) => run_wasm(&engine, instance),
+        Prepared::Wasm(engine, instance, history) => run_wasm(&engine, instance, history),
         Prepared::Native {
             program,
             argv,
@@ -167,7 +168,7 @@ fn setup(args: &InitArgs<'_>) -> Result<(Prepared, String)> {
     let spec = &bundle.spec;
     let execs = matches!(args.workload, Workload::Native);
     if !args.namespaces.has(libc::CLONE_NEWNS) {
-        let loaded = load(bundle, &args.workload)?;
+        let loaded = load(bundle, &args.workload, &args.aot)?;
         let state = create_hooks(args, state)?;
         setup_console(args, false)?;
         let prepared = instantiate(bundle, loaded, &bundle.rootfs)?;
@@ -178,7 +179,7 @@ fn setup(args: &InitArgs<'_>) -> Result<(Prepared, String)> {
         return Ok((prepared, state));
     }
     rootfs::prepare_rootfs(spec, &bundle.path, &bundle.rootfs)?;
-    let loaded = load(bundle, &args.workload)?;
+    let loaded = load(bundle, &args.workload, &args.aot)?;
     let state = create_hooks(args, state)?;
     rootfs::enter_rootfs(&bundle.rootfs, args.no_pivot)?;
     let cwd = bundle.process().cwd();
@@ -282,8 +283,17 @@ fn enter_namespaces(args: &InitArgs<'_>) -> Result<()> {
 
 /// Runs `_start` and exits with the module's status (134 after a trap, with
 /// one line on stderr naming it).
-pub(crate) fn run_wasm(engine: &WasmEngine, instance: Instance) -> ! {
-    match engine.run(instance) {
+pub(crate) fn run_wasm(
+    engine: &WasmEngine,
+    instance: Instance,
+    history: Option<aot::History>,
+) -> ! {
+    let started = std::time::Instant::now();
+    let outcome = engine.run(instance);
+    if let Some(h) = history {
+        h.record(started.elapsed());
+    }
+    match outcome {
         Outcome::Exit(code) => exit(code),
         Outcome::Trap(msg) => {
             let _ = writeln!(std::io::stderr(), "runwasm: wasm trap: {msg}");
@@ -368,20 +378,31 @@ fn close_range(first: u32, last: u32) {
 
 /// A workload loaded but not yet instantiated.
 enum Loaded {
-    Wasm(WasmEngine, crate::executor::Loaded, PathBuf),
+    Wasm(
+        WasmEngine,
+        crate::executor::Loaded,
+        PathBuf,
+        Option<aot::History>,
+    ),
     Native(Prepared),
 }
 
 /// Loads what must be read from the host: for Wasm the executor library
 /// and the module (parsed and validated); for a native program its path.
-fn load(bundle: &Bundle, workload: &Workload) -> Result<Loaded> {
+fn load(bundle: &Bundle, workload: &Workload, settings: &aot::AotSettings) -> Result<Loaded> {
     match workload {
         Workload::Wasm(module) => {
             let engine = WasmEngine::open()?;
-            let loaded = engine.load(&module.bytes).map_err(|e| {
-                Error::other(format!("module {}: {e}", module.guest_path.display()))
-            })?;
-            Ok(Loaded::Wasm(engine, loaded, module.guest_path.clone()))
+            let (loaded, history) =
+                aot::load_module(&engine, settings, &module.bytes).map_err(|e| {
+                    Error::other(format!("module {}: {e}", module.guest_path.display()))
+                })?;
+            Ok(Loaded::Wasm(
+                engine,
+                loaded,
+                module.guest_path.clone(),
+                history,
+            ))
         }
         Workload::Native => Ok(Loaded::Native(prepare_native(bundle)?)),
     }
@@ -390,8 +411,8 @@ fn load(bundle: &Bundle, workload: &Workload) -> Result<Loaded> {
 /// Instantiates a Wasm module with WASI set up from config.json; `root` is
 /// where the container's `/` is seen from here (`/` after pivot_root).
 fn instantiate(bundle: &Bundle, loaded: Loaded, root: &Path) -> Result<Prepared> {
-    let (engine, module, guest_path) = match loaded {
-        Loaded::Wasm(e, m, p) => (e, m, p),
+    let (engine, module, guest_path, history) = match loaded {
+        Loaded::Wasm(e, m, p, h) => (e, m, p, h),
         Loaded::Native(p) => return Ok(p),
     };
     let config = WasiConfig {
@@ -403,7 +424,7 @@ fn instantiate(bundle: &Bundle, loaded: Loaded, root: &Path) -> Result<Prepared>
     let instance = engine
         .instantiate(module, &config)
         .map_err(|e| Error::other(format!("module {}: {e}", guest_path.display())))?;
-    Ok(Prepared::Wasm(engine, instance))
+    Ok(Prepared::Wasm(engine, instance, history))
 }
 
 /// Native programs: find the executable inside the rootfs the way runc

@@ -6,6 +6,7 @@
 //! executor library (`librunwasm_wasm.so`) that only a Wasm container's init
 //! process opens, see [`executor`].
 
+pub mod aot;
 pub mod cgroups;
 pub mod config;
 pub mod console;

@@ -45,6 +45,17 @@ pub struct Cli {
     /// Path to criu (accepted for compatibility; checkpointing is not supported).
     #[arg(long, global = true, hide = true, value_name = "PATH")]
     pub criu: Option<PathBuf>,
+    /// AOT policy: auto, always or never (env RUNWASM_AOT; a container's
+    /// io.github.runwasm.aot annotation overrides it).
+    #[arg(long, global = true, env = "RUNWASM_AOT", value_name = "POLICY")]
+    pub aot: Option<String>,
+    /// AOT cache directory (env RUNWASM_AOT_CACHE).
+    #[arg(long, global = true, env = "RUNWASM_AOT_CACHE", value_name = "DIR")]
+    pub aot_cache: Option<PathBuf>,
+    /// Bound on the AOT cache's size (e.g. 1g, 512m); least recently used
+    /// entries are evicted past it.
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub aot_cache_max: Option<String>,
     /// Print the version.
     #[arg(short = 'v', long)]
     pub version: bool,
@@ -96,6 +107,30 @@ pub enum Command {
     Update(UpdateArgs),
     /// Print a container's resource statistics.
     Events(EventsArgs),
+    /// The AOT cache: precompile modules, list or prune entries.
+    #[command(subcommand)]
+    Aot(AotCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AotCommand {
+    /// Compile Wasm modules into the AOT cache ahead of time.
+    Compile {
+        /// Module files (.wasm).
+        #[arg(required = true)]
+        modules: Vec<PathBuf>,
+    },
+    /// List the cache's entries (least recently used first).
+    Ls {
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Evict entries: all of them, or down to --aot-cache-max.
+    Prune {
+        /// Remove every entry.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Args)]

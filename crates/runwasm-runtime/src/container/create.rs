@@ -28,6 +28,8 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     /// `--systemd-cgroup`.
     pub systemd_cgroup: bool,
+    /// `--aot`, `--aot-cache`.
+    pub aot: crate::aot::AotSettings,
 }
 
 /// A container just created; its init is a child of this process.
@@ -81,6 +83,9 @@ pub(crate) fn create_with_console(
         require_mount_namespace(&bundle)?;
     }
     let workload = workload::detect(&bundle)?;
+    let aot = opts
+        .aot
+        .for_container(bundle.annotation(crate::aot::ANNOTATION))?;
     let place = CgroupPlace::for_spec(&bundle.spec, &opts.id, opts.systemd_cgroup)?;
     let cgroup = place.manager(&opts.id)?;
     let dir = store.create(&opts.id)?;
@@ -122,6 +127,7 @@ pub(crate) fn create_with_console(
                 fifo: fifo_fd,
                 preserve_fds: opts.preserve_fds,
                 no_pivot: opts.no_pivot,
+                aot,
                 console,
                 close_also: vec![dir.lock_fd()],
             })

@@ -47,6 +47,7 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: i32,
+    pub aot: crate::aot::AotSettings,
 }
 
 /// The exec process's status (foreground), or 0 once it started (detached).
@@ -173,6 +174,7 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
             program,
             console: console_sock,
             preserve_fds: opts.preserve_fds,
+            aot: opts.aot.clone(),
         });
     }
     drop(pair.child);
@@ -365,6 +367,7 @@ struct Child<'a> {
     program: Option<PathBuf>,
     console: Option<OwnedFd>,
     preserve_fds: i32,
+    aot: crate::aot::AotSettings,
 }
 
 fn fail(sync: &OwnedFd, msg: &str) -> ! {
@@ -392,7 +395,9 @@ fn intermediate(c: Child<'_>) -> ! {
     }
     // Wasm: the executor and the module, while the host is visible.
     let loaded = match &c.module {
-        Some(bytes) => match WasmEngine::open().and_then(|e| e.load(bytes).map(|l| (e, l))) {
+        Some(bytes) => match WasmEngine::open()
+            .and_then(|e| crate::aot::load_module(&e, &c.aot, bytes).map(|(l, _)| (e, l)))
+        {
             Ok(v) => Some(v),
             Err(e) => fail(&c.sync, &format!("exec: {e}")),
         },
@@ -531,7 +536,7 @@ fn exec_process(
         exit(init::EXIT_CANNOT_RUN);
     }
     match ready {
-        Ready::Wasm(engine, instance) => init::run_wasm(&engine, instance),
+        Ready::Wasm(engine, instance) => init::run_wasm(&engine, instance, None),
         Ready::Native(program, argv, envp) => init::exec_native(&program, &argv, &envp),
     }
 }

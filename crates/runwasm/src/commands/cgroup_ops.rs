@@ -71,7 +71,7 @@ pub fn resume(cli: &Cli, id: &str) -> Result<u8> {
 }
 
 /// Bytes from `128m`, `1g`, `512k`, `4096`, or -1.
-fn bytes(flag: &str, s: &str) -> Result<i64> {
+pub fn bytes(flag: &str, s: &str) -> Result<i64> {
     let bad = || Error::other(format!("--{flag}: invalid size {s:?}"));
     let t = s.trim().to_ascii_lowercase();
     if t == "-1" {

@@ -19,10 +19,12 @@ fn create_options(cli: &Cli, id: &str, f: &CreateFlags) -> CreateOptions {
         no_pivot: f.no_pivot,
         no_new_keyring: f.no_new_keyring,
         systemd_cgroup: cli.systemd_cgroup,
+        aot: super::aot::settings(cli).unwrap_or_default(),
     }
 }
 
 pub fn create(cli: &Cli, a: &CreateArgs) -> Result<u8> {
+    super::aot::settings(cli)?;
     let store = StateStore::open(&cli.root)?;
     container::create(&store, &create_options(cli, &a.id, &a.opts))?;
     Ok(0)
@@ -52,6 +54,7 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> Result<u8> {
 }
 
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<u8> {
+    super::aot::settings(cli)?;
     let store = StateStore::open(&cli.root)?;
     let code = container::run(
         &store,
@@ -78,6 +81,7 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<u8> {
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
         preserve_fds: a.preserve_fds,
+        aot: super::aot::settings(cli)?,
     };
     let code = container::exec(&StateStore::existing(&cli.root), &opts)?;
     Ok(code as u8)

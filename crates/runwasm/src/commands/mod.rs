@@ -1,6 +1,7 @@
 //! One file per subcommand: each parses nothing, only turns the parsed flags
 //! into a call on `runwasm-runtime` and prints the result.
 
+mod aot;
 mod cgroup_ops;
 mod features;
 mod lifecycle;
@@ -41,5 +42,6 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<u8> {
         Command::Resume(a) => cgroup_ops::resume(cli, &a.id),
         Command::Update(a) => cgroup_ops::update(cli, a),
         Command::Events(a) => cgroup_ops::events(cli, a),
+        Command::Aot(a) => aot::aot(cli, a),
     }
 }
