@@ -22,6 +22,26 @@ use crate::{Error, Result};
 pub struct CgroupPlace {
     pub path: PathBuf,
     pub systemd: bool,
+    /// Whether runwasm made this cgroup. One that existed before (a
+    /// `cgroupsPath` naming someone else's cgroup) is joined but never
+    /// emptied or removed.
+    #[serde(default = "yes")]
+    pub owned: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Whether the cgroup at `path` exists already (in any hierarchy we know).
+fn exists(path: &Path) -> bool {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    ["memory", "pids", "cpu", "freezer", "unified", ""]
+        .iter()
+        .any(|h| {
+            let base = Path::new("/sys/fs/cgroup").join(h);
+            !rel.as_os_str().is_empty() && base.join(rel).join("cgroup.procs").exists()
+        })
 }
 
 impl CgroupPlace {
@@ -34,6 +54,17 @@ impl CgroupPlace {
             .filter(|p| !p.as_os_str().is_empty());
         let path = match given {
             Some(p) => {
+                if p.to_string_lossy().split(['/', ':']).any(|c| c == "..") {
+                    return Err(Error::Config(format!(
+                        "linux.cgroupsPath: {:?} must not contain \"..\"",
+                        p
+                    )));
+                }
+                if p.as_os_str() == "/" {
+                    return Err(Error::Config(
+                        "linux.cgroupsPath: \"/\" is the root cgroup, not a container's".into(),
+                    ));
+                }
                 if systemd && p.to_string_lossy().split(':').count() != 3 {
                     return Err(Error::Config(format!(
                         "linux.cgroupsPath: {:?} is not of the form slice:prefix:name (needed with --systemd-cgroup)",
@@ -51,7 +82,12 @@ impl CgroupPlace {
             None if systemd => PathBuf::from(format!("system.slice:runwasm:{id}")),
             None => Path::new("/runwasm").join(id),
         };
-        Ok(CgroupPlace { path, systemd })
+        let owned = systemd || !exists(&path);
+        Ok(CgroupPlace {
+            path,
+            systemd,
+            owned,
+        })
     }
 
     /// A manager for this cgroup (nothing is created until `add`).

@@ -46,6 +46,8 @@ pub(crate) struct InitArgs<'a> {
     pub fifo: OwnedFd,
     pub preserve_fds: i32,
     pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub id: &'a str,
     pub aot: aot::AotSettings,
     /// Where the pty master goes when process.terminal is set.
     pub console: Option<OwnedFd>,
@@ -65,6 +67,11 @@ enum Prepared {
 /// The init process's whole life.
 pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
     let log_fd = logging::disable();
+    // Not dumpable: processes of the container (a shared pid namespace)
+    // must not reach our fds or /proc/PID/exe, the runwasm binary (runc's
+    // CVE-2019-5736). An exec'd native program gets its own mm anyway.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
     reset_signals();
     // Die with `create` until ready is reported: a create killed half-way
     // must not leave an init nobody knows how to find.
@@ -96,6 +103,9 @@ pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
     };
     // The pty master has been handed over.
     args.console = None;
+    if matches!(prepared, Prepared::Wasm(..)) {
+        scrub_proc_strings();
+    }
     // Cleared before reporting: `create` may exit the moment it hears us.
     // If it dies before recording `created`, the state still names this
     // pid (status creating) and `delete` kills it.
@@ -276,9 +286,80 @@ fn enter_namespaces(args: &InitArgs<'_>) -> Result<()> {
                     std::io::Error::last_os_error(),
                 ));
             }
+            // A credential change clears these two: set them again.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            libc::prctl(libc::PR_SET_DUMPABLE, 0);
         }
     }
-    ns.join_paths()
+    ns.join_paths()?;
+    if !args.no_new_keyring {
+        // A session keyring of its own: the caller's keys stay out (runc).
+        let name = std::ffi::CString::new(format!("_ses.{}", args.id)).unwrap_or_default();
+        // SAFETY: keyctl(KEYCTL_JOIN_SESSION_KEYRING, name).
+        let rc = unsafe { libc::syscall(libc::SYS_keyctl, 1, name.as_ptr()) };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            // Kernels without keyrings (or a seccomp'd host) are not fatal.
+            if e.raw_os_error() != Some(libc::ENOSYS) && e.raw_os_error() != Some(libc::EPERM) {
+                return Err(Error::io("join a new session keyring", e));
+            }
+        }
+    }
+    if ns.clone_flags & libc::CLONE_NEWNET != 0 {
+        loopback_up();
+    }
+    Ok(())
+}
+
+/// Brings `lo` up in a new network namespace, as runc does.
+fn loopback_up() {
+    // SAFETY: an AF_INET datagram socket for SIOC{G,S}IFFLAGS on "lo".
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if sock < 0 {
+            return;
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        if libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) == 0 {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            libc::ioctl(sock, libc::SIOCSIFFLAGS, &req);
+        }
+        libc::close(sock);
+    }
+}
+
+/// Overwrites the memory /proc/PID/environ and /proc/PID/cmdline show:
+/// they are the `runwasm create` process's, and a Wasm guest can read
+/// them through the container's /proc.
+fn scrub_proc_strings() {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return;
+    };
+    // Fields 48-51 (arg_start, arg_end, env_start, env_end); `rest` starts
+    // at field 3.
+    let f: Vec<usize> = rest
+        .split_ascii_whitespace()
+        .skip(45)
+        .take(4)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if f.len() != 4 {
+        return;
+    }
+    for (start, end) in [(f[0], f[1]), (f[2], f[3])] {
+        if end > start && end - start < (1 << 20) {
+            // SAFETY: the kernel reports these as our own mapped argv and
+            // environment strings; nothing in this process reads them any
+            // more (std::env was read before fork).
+            unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
+        }
+    }
 }
 
 /// Runs `_start` and exits with the module's status (134 after a trap, with

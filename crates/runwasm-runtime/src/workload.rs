@@ -147,7 +147,8 @@ pub fn find_program_in(
     }
     let mut last = std::io::Error::from_raw_os_error(libc::ENOENT);
     for c in candidates {
-        match open_in_root(root, &c) {
+        // O_NONBLOCK: a fifo planted as the program must not hang us.
+        match open_in_root_flags(root, &c, libc::O_RDONLY | libc::O_NONBLOCK) {
             Ok(fd) => {
                 let meta = File::from(fd.try_clone()?).metadata()?;
                 if meta.is_file() {

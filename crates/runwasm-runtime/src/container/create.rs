@@ -88,6 +88,7 @@ pub(crate) fn create_with_console(
         .for_container(bundle.annotation(crate::aot::ANNOTATION))?;
     let place = CgroupPlace::for_spec(&bundle.spec, &opts.id, opts.systemd_cgroup)?;
     let cgroup = place.manager(&opts.id)?;
+    let place_owned = place.owned;
     let dir = store.create(&opts.id)?;
     let mut guard = Cleanup {
         dir: Some(dir.path.clone()),
@@ -127,6 +128,8 @@ pub(crate) fn create_with_console(
                 fifo: fifo_fd,
                 preserve_fds: opts.preserve_fds,
                 no_pivot: opts.no_pivot,
+                no_new_keyring: opts.no_new_keyring,
+                id: &opts.id,
                 aot,
                 console,
                 close_also: vec![dir.lock_fd()],
@@ -147,7 +150,9 @@ pub(crate) fn create_with_console(
     state.init_start_time = start_time;
     dir.save(&state)?;
     // Into its cgroup, limits applied, before any container code runs.
-    guard.cgroup = Some(&cgroup);
+    if place_owned {
+        guard.cgroup = Some(&cgroup);
+    }
     cgroup.add(pid)?;
     if let Some(resources) = bundle
         .spec

@@ -44,9 +44,9 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<()> {
             kill_and_wait(&c)?;
         }
     }
-    if let Some(place) = &c.state.cgroup {
+    if let Some(place) = c.state.cgroup.as_ref().filter(|p| p.owned) {
         // Whatever is left (children of an init without a pid namespace)
-        // is killed with the cgroup.
+        // is killed with the cgroup: only a cgroup runwasm made.
         place.manager(id)?.remove()?;
     }
     let hooks = c.state.hooks.clone();

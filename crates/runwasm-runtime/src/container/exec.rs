@@ -379,6 +379,8 @@ fn fail(sync: &OwnedFd, msg: &str) -> ! {
 /// pid, exit.
 fn intermediate(c: Child<'_>) -> ! {
     let log_fd = logging::disable();
+    // SAFETY: prctl with integer arguments (see init: not dumpable).
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
     init::reset_signals();
     let mut keep: Vec<i32> = vec![c.sync.as_raw_fd()];
     keep.extend(c.ns.iter().map(|(_, f)| f.as_raw_fd()));

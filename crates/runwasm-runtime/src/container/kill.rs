@@ -9,7 +9,7 @@ pub fn kill(store: &StateStore, id: &str, signal: i32, all: bool) -> Result<()> 
     let c = Container::load(store, id)?;
     let status = c.status();
     if all {
-        if let Some(place) = &c.state.cgroup {
+        if let Some(place) = c.state.cgroup.as_ref().filter(|p| p.owned) {
             // Every process of the container, as runc: also after init
             // exited (the shim's `kill --all ID 9` without a pid namespace).
             return place.manager(id)?.signal_all(signal);

@@ -40,10 +40,14 @@ pub fn start(store: &StateStore, id: &str) -> Result<()> {
     let _ = std::fs::remove_file(&fifo_path);
     c.state.status = Status::Running;
     c.dir.save(&c.state)?;
-    let hooks = c.state.hooks.as_ref();
+    // Hooks run without our lock: one may well call `runwasm state`.
+    let hooks_owned = c.state.hooks.clone();
+    let running_state = c.state.hook_json(Status::Running);
+    drop(c);
+    let hooks = hooks_owned.as_ref();
     // runc and runtime-spec 1.3: a failed poststart hook stops the
     // container and fails `start`.
-    let running = c.state.hook_json(Status::Running);
+    let running = running_state;
     if let Err(e) = hooks::run_hooks(hooks, HookPhase::Poststart, &running) {
         if let Some(pidfd) = crate::proc::open_pidfd(pid, start) {
             let _ = crate::proc::pidfd_signal(&pidfd, libc::SIGKILL);

@@ -15,7 +15,7 @@ pub fn features() -> Result<u8> {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": caps::known_names().map(|n| format!("CAP_{n}")).collect::<Vec<_>>(),
-            "cgroup": { "v1": true, "v2": true, "systemd": true, "systemdUser": false },
+            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false },
             "seccomp": {
                 "enabled": true,
                 "actions": seccomp::ACTIONS,
