@@ -55,5 +55,5 @@ install: build
     install -D -m 0644 target/release/librunwasm_wasm.so {{prefix}}/lib/runwasm/librunwasm_wasm.so
 
 # Side-by-side benchmark against runc, crun and the wasmedge CLI (bench/README.md).
-bench:
-    bash bench/run.sh
+bench *ARGS:
+    bash bench/run.sh {{ARGS}}
