@@ -1,22 +1,28 @@
-//! The exported C ABI (version 1, see the crate docs): pointer and buffer
+//! The exported C ABI (version 2, see the crate docs): pointer and buffer
 //! handling around `engine`, with no panic crossing the boundary.
 
-use std::ffi::c_void;
+use std::ffi::{c_char, c_void, CStr, OsStr};
+use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 
+use crate::aot;
 use crate::config::Config;
 use crate::engine::{self, Instance, Loaded};
 use crate::Error;
 
 /// The ABI version these functions implement.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// `runwasm_wasm_run`'s return value for a trap.
 pub const RUN_TRAP: i32 = -1;
 /// `runwasm_wasm_run`'s return value for any other failure.
 pub const RUN_FAILED: i32 = -2;
 
-/// Returns the ABI version, 1.
+/// `runwasm_wasm_compile`'s return value for a failure.
+pub const COMPILE_FAILED: i32 = -1;
+
+/// Returns the ABI version, 2.
 #[no_mangle]
 pub extern "C" fn runwasm_wasm_abi_version() -> u32 {
     ABI_VERSION
@@ -36,25 +42,114 @@ pub unsafe extern "C" fn runwasm_wasm_load(
     err_cap: usize,
 ) -> *mut c_void {
     guarded(err, err_cap, std::ptr::null_mut(), || {
-        let bytes = if len == 0 {
-            &[][..]
-        } else if bytes.is_null() {
-            return Err(Error::InvalidModule("NULL module bytes".into()));
-        } else {
-            // SAFETY: the caller guarantees `len` readable bytes.
-            unsafe { std::slice::from_raw_parts(bytes, len) }
-        };
+        // SAFETY: passed on from the caller.
+        let bytes = unsafe { module_bytes(bytes, len) }?;
         engine::load(bytes).map(|loaded| Box::into_raw(Box::new(loaded)).cast())
     })
+}
+
+/// Like `runwasm_wasm_load`, from the file `path`, whose AOT section (if
+/// any) is checked and then run natively; NULL on failure, with the reason
+/// in `err`.
+///
+/// # Safety
+/// `path` must be NULL or a NUL-terminated string; `err` as for
+/// `runwasm_wasm_load`.
+#[no_mangle]
+pub unsafe extern "C" fn runwasm_wasm_load_file(
+    path: *const c_char,
+    err: *mut u8,
+    err_cap: usize,
+) -> *mut c_void {
+    guarded(err, err_cap, std::ptr::null_mut(), || {
+        // SAFETY: passed on from the caller.
+        let path = unsafe { path_arg(path, "module") }?;
+        engine::load_file(path).map(|loaded| Box::into_raw(Box::new(loaded)).cast())
+    })
+}
+
+/// Compiles a module with WasmEdge's AOT compiler into the universal wasm
+/// file `out_path`: 0 on success, [`COMPILE_FAILED`] with the reason in
+/// `err` on failure, when `out_path` is left untouched.
+///
+/// # Safety
+/// `bytes` as for `runwasm_wasm_load`; `out_path` must be NULL or a
+/// NUL-terminated string; `err` as for `runwasm_wasm_load`.
+#[no_mangle]
+pub unsafe extern "C" fn runwasm_wasm_compile(
+    bytes: *const u8,
+    len: usize,
+    out_path: *const c_char,
+    err: *mut u8,
+    err_cap: usize,
+) -> i32 {
+    guarded(err, err_cap, COMPILE_FAILED, || {
+        // SAFETY: passed on from the caller.
+        let bytes = unsafe { module_bytes(bytes, len) }?;
+        // SAFETY: passed on from the caller.
+        let out = unsafe { path_arg(out_path, "output") }?;
+        engine::compile(bytes, out).map(|()| 0)
+    })
+}
+
+/// The WasmEdge version, e.g. `0.14.1`: a static NUL-terminated string.
+#[no_mangle]
+pub extern "C" fn runwasm_wasm_engine_version() -> *const c_char {
+    engine::engine_version().as_ptr()
+}
+
+/// 1 if `bytes` is a well-formed module with a WasmEdge AOT section, else 0.
+///
+/// # Safety
+/// `bytes` must be readable for `len` bytes (it may be NULL if `len` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn runwasm_wasm_has_aot_section(bytes: *const u8, len: usize) -> i32 {
+    // SAFETY: passed on from the caller.
+    let Ok(bytes) = (unsafe { module_bytes(bytes, len) }) else {
+        return 0;
+    };
+    catch_unwind(|| aot::has_aot_section(bytes)).map_or(0, i32::from)
+}
+
+/// The module bytes of a call.
+///
+/// # Safety
+/// `bytes` must be readable for `len` bytes, or NULL (an error unless
+/// `len` is 0).
+unsafe fn module_bytes<'a>(bytes: *const u8, len: usize) -> Result<&'a [u8], Error> {
+    if len == 0 {
+        Ok(&[])
+    } else if bytes.is_null() {
+        Err(Error::InvalidModule("NULL module bytes".into()))
+    } else {
+        // SAFETY: the caller guarantees `len` readable bytes.
+        Ok(unsafe { std::slice::from_raw_parts(bytes, len) })
+    }
+}
+
+/// A path argument; `what` names it in errors.
+///
+/// # Safety
+/// `path` must be NULL or a NUL-terminated string.
+unsafe fn path_arg<'a>(path: *const c_char, what: &str) -> Result<&'a Path, Error> {
+    if path.is_null() {
+        return Err(Error::File(format!("NULL {what} path")));
+    }
+    // SAFETY: non-NULL and NUL-terminated (caller).
+    let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
+    if bytes.is_empty() {
+        return Err(Error::File(format!("empty {what} path")));
+    }
+    Ok(Path::new(OsStr::from_bytes(bytes)))
 }
 
 /// Consumes `loaded` (also on failure), sets up WASI from the JSON config
 /// and instantiates; NULL on failure, with the reason in `err`.
 ///
 /// # Safety
-/// `loaded` must be NULL or a handle from `runwasm_wasm_load` not yet
-/// consumed; `cfg_json` readable for `len` bytes; `err` as for
-/// `runwasm_wasm_load`.
+/// `loaded` must be NULL or a handle from `runwasm_wasm_load` or
+/// `runwasm_wasm_load_file` not yet consumed; `cfg_json` readable for
+/// `len` bytes; `err` as for `runwasm_wasm_load`.
 #[no_mangle]
 pub unsafe extern "C" fn runwasm_wasm_instantiate(
     loaded: *mut c_void,
@@ -66,7 +161,8 @@ pub unsafe extern "C" fn runwasm_wasm_instantiate(
     // Take ownership first so the handle is freed on every path.
     let loaded = (!loaded.is_null()).then(|| {
         // SAFETY: a non-NULL `loaded` is a `Box<Loaded>` from
-        // `runwasm_wasm_load` that the caller hands over.
+        // `runwasm_wasm_load` or `runwasm_wasm_load_file` that the caller
+        // hands over.
         unsafe { Box::from_raw(loaded.cast::<Loaded>()) }
     });
     guarded(err, err_cap, std::ptr::null_mut(), move || {
@@ -178,7 +274,7 @@ mod tests {
     #[test]
     fn null_handles_fail_cleanly() {
         let mut err = [0u8; 64];
-        assert_eq!(runwasm_wasm_abi_version(), 1);
+        assert_eq!(runwasm_wasm_abi_version(), 2);
         // SAFETY: NULL handles and a 64-byte error buffer.
         unsafe {
             let p = runwasm_wasm_instantiate(
@@ -194,7 +290,33 @@ mod tests {
                 RUN_FAILED
             );
             assert!(runwasm_wasm_load(std::ptr::null(), 5, err.as_mut_ptr(), 64).is_null());
+            assert!(err.starts_with(b"invalid wasm module: NULL module bytes\0"));
+            assert!(runwasm_wasm_load_file(std::ptr::null(), err.as_mut_ptr(), 64).is_null());
+            assert!(err.starts_with(b"NULL module path\0"));
+            let empty = c"";
+            assert!(runwasm_wasm_load_file(empty.as_ptr(), err.as_mut_ptr(), 64).is_null());
+            assert!(err.starts_with(b"empty module path\0"));
+            let module = [0, b'a', b's', b'm', 1, 0, 0, 0];
+            let code = runwasm_wasm_compile(
+                module.as_ptr(),
+                module.len(),
+                std::ptr::null(),
+                err.as_mut_ptr(),
+                64,
+            );
+            assert_eq!(code, COMPILE_FAILED);
+            assert!(err.starts_with(b"NULL output path\0"));
+            assert_eq!(runwasm_wasm_has_aot_section(std::ptr::null(), 5), 0);
+            assert_eq!(runwasm_wasm_has_aot_section(std::ptr::null(), 0), 0);
         }
-        assert!(err.starts_with(b"invalid wasm module: NULL module bytes\0"));
+    }
+
+    #[test]
+    fn engine_version_is_the_library_version() {
+        // SAFETY: a static NUL-terminated string.
+        let v = unsafe { CStr::from_ptr(runwasm_wasm_engine_version()) };
+        let want = wasmedge_sdk::utils::CoreVersion::version_string();
+        assert_eq!(v.to_str(), Ok(want.as_str()));
+        assert!(want.starts_with("0.14."), "{want}");
     }
 }

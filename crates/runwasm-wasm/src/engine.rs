@@ -1,7 +1,12 @@
-//! The WasmEdge work behind the three ABI phases, on `wasmedge-sdk`.
+//! The WasmEdge work behind the ABI, on `wasmedge-sdk`.
 //!
 //! * [`load`]: parse + validate the bytes into a [`Module`] (WasmEdge's
 //!   interpreter only: the loader ignores any AOT section).
+//! * [`load_file`]: the same from a file, whose AOT section, once
+//!   [`aot::check`] has passed it, is loaded with the interpreter not
+//!   forced, so that its native code runs.
+//! * [`compile`]: WasmEdge's AOT compiler, into a universal wasm file that
+//!   runwasm seals ([`aot::seal`]).
 //! * [`instantiate`]: a WASI module configured only from [`Config`], a
 //!   fresh [`Store`] (with its executor) that registers it, then the module
 //!   itself, instantiated as the store's active module once its WASI
@@ -13,14 +18,23 @@
 //! instances, which have no WASI exit code, and adds nothing to the store
 //! it wraps. The configuration is made twice when a memory cap is set,
 //! since the cap only arrives with the config at instantiate, and `load`
-//! stays free of any executor or WASI setup.
+//! stays free of any executor or WASI setup. A module with native code
+//! keeps a configuration that does not force the interpreter through
+//! instantiate as well.
 //!
 //! The SDK's executor (wasmedge-sys 0.19, on Linux/glibc) blocks
 //! `SIGRTMIN` while each host function (a WASI call) runs, for its
 //! timeout support: such a signal is only delivered when the call returns.
 
 use std::collections::HashMap;
+use std::ffi::{CStr, CString, OsString};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use wasmedge_sdk::config::{
@@ -29,22 +43,32 @@ use wasmedge_sdk::config::{
 use wasmedge_sdk::error::WasmEdgeError;
 use wasmedge_sdk::utils::CoreVersion;
 use wasmedge_sdk::wasi::WasiModule;
-use wasmedge_sdk::{AsInstance, LogManager, Module, Store};
+use wasmedge_sdk::{
+    AsInstance, CompilerOptimizationLevel, CompilerOutputFormat, LogManager, Module, Store,
+};
+use wasmedge_sys::ffi;
 use wasmedge_sys::instance::function::AsFunc;
 
+use crate::aot::{self, Kind, Target};
 use crate::config::Config;
 use crate::inspect;
-use crate::result::{decode, is_link_error, is_terminated};
+use crate::result::{decode, failure_of, is_link_error, is_terminated};
 use crate::Error;
 
 /// The libwasmedge minor version the SDK (wasmedge-sys 0.19's bindings,
 /// generated from the 0.14 headers) is built for.
 const WASMEDGE_MINOR: u32 = 14;
 
+/// The AOT compiler's optimization level, and how the seal records it.
+const OPT_LEVEL: CompilerOptimizationLevel = CompilerOptimizationLevel::O2;
+const OPT_NAME: &str = "O2";
+
 /// A parsed and validated module.
 pub struct Loaded {
     module: Module,
     config: EngineConfig,
+    /// Whether the module carries native code to run (not interpreted).
+    native: bool,
 }
 
 /// An instantiated module, ready to run.
@@ -80,9 +104,10 @@ fn init() -> Result<(), Error> {
 
 /// WasmEdge's configuration: its default proposals (the SDK's
 /// `CommonConfigOptions::new()` are the same set, see the tests), the
-/// interpreter forced, and the memory cap if any.
-fn engine_config(max_memory_pages: Option<u32>) -> Result<EngineConfig, Error> {
-    let mut builder = ConfigBuilder::new(CommonConfigOptions::new().interpreter_mode(true));
+/// interpreter forced unless `native` (an AOT section's code is to run),
+/// and the memory cap if any.
+fn engine_config(max_memory_pages: Option<u32>, native: bool) -> Result<EngineConfig, Error> {
+    let mut builder = ConfigBuilder::new(CommonConfigOptions::new().interpreter_mode(!native));
     if let Some(pages) = max_memory_pages {
         builder = builder.with_runtime_config(RuntimeConfigOptions::new().max_memory_pages(pages));
     }
@@ -91,18 +116,162 @@ fn engine_config(max_memory_pages: Option<u32>) -> Result<EngineConfig, Error> {
         .map_err(|e| Error::Library(format!("WasmEdge could not create a configuration: {e}")))
 }
 
-/// Parses and validates a module. `bytes` is not retained: WasmEdge copies
-/// what it keeps into the AST.
+/// Parses and validates a module, interpreted whatever it carries.
+/// `bytes` is not retained: WasmEdge copies what it keeps into the AST.
 pub fn load(bytes: &[u8]) -> Result<Loaded, Error> {
     init()?;
+    parse(bytes, false)
+}
+
+/// Parses and validates `bytes`, with the interpreter forced unless
+/// `native`, when WasmEdge loads the AOT section's code (`bytes` must have
+/// passed [`aot::check`]).
+fn parse(bytes: &[u8], native: bool) -> Result<Loaded, Error> {
     // The SDK passes the length to WasmEdge as a u32.
     if u32::try_from(bytes.len()).is_err() {
         return Err(Error::InvalidModule("module is larger than 4 GiB".into()));
     }
-    let config = engine_config(None)?;
+    let config = engine_config(None, native)?;
     let module = Module::from_bytes(Some(&config), bytes)
         .map_err(|e| Error::InvalidModule(decode(&e).message))?;
-    Ok(Loaded { module, config })
+    Ok(Loaded {
+        module,
+        config,
+        native,
+    })
+}
+
+/// Loads a module from a file, running the native code of its AOT section
+/// if it has one. The file is read once, checked ([`aot::check`]) and
+/// handed to WasmEdge from memory, so what runs is what was checked.
+pub fn load_file(path: &Path) -> Result<Loaded, Error> {
+    init()?;
+    let bytes = fs::read(path).map_err(|e| Error::File(format!("cannot read {path:?}: {e}")))?;
+    match aot::check(&bytes, target()) {
+        Ok(Kind::Plain) => parse(&bytes, false),
+        Ok(Kind::Native { .. }) => parse(&bytes, true),
+        // Not even a sequence of sections (which WasmEdge would refuse as
+        // well): the message reads like `load`'s.
+        Err(msg) if aot::sections(&bytes).is_err() => Err(Error::InvalidModule(msg)),
+        Err(msg) => Err(Error::InvalidAot(format!("{path:?}: {msg}"))),
+    }
+}
+
+/// What this process runs native code for: the WasmEdge release, the host
+/// CPU and the compiler options (computed once).
+pub(crate) fn target() -> &'static Target {
+    static TARGET: OnceLock<Target> = OnceLock::new();
+    TARGET.get_or_init(|| Target {
+        engine: engine_version().to_string_lossy().into_owned(),
+        cpu: aot::host_cpu(),
+        options: OPT_NAME.to_owned(),
+    })
+}
+
+/// libwasmedge's version string, e.g. `0.14.1` (static).
+pub fn engine_version() -> &'static CStr {
+    // SAFETY: WasmEdge_VersionGet takes nothing and returns a pointer to a
+    // static NUL-terminated string (checked for NULL).
+    let ptr = unsafe { ffi::WasmEdge_VersionGet() };
+    if ptr.is_null() {
+        return c"unknown";
+    }
+    // SAFETY: non-NULL, NUL-terminated and static (see above).
+    unsafe { CStr::from_ptr(ptr) }
+}
+
+/// Compiles `bytes` with WasmEdge's AOT compiler (optimization O2,
+/// universal wasm output for this host's CPU) and seals the result into
+/// `out`. `out` appears only complete: the compiler writes a temporary
+/// file next to it (`OUT.PID.N.part`, removed on failure), which is
+/// sealed, flushed to disk and renamed to `out`.
+pub fn compile(bytes: &[u8], out: &Path) -> Result<(), Error> {
+    // The same checks and messages as `load`, before LLVM is started.
+    drop(load(bytes)?);
+    let tmp = TempFile::next_to(out)?;
+    compile_into(bytes, &tmp.0)?;
+    let file =
+        fs::read(&tmp.0).map_err(|e| Error::File(format!("cannot read {:?}: {e}", tmp.0)))?;
+    match aot::check(&file, target()) {
+        Ok(Kind::Native { sealed: false }) => {}
+        Ok(_) => return Err(Error::Compile("the output carries no AOT section".into())),
+        Err(msg) => return Err(Error::Compile(format!("the output is unusable: {msg}"))),
+    }
+    let seal = aot::seal(&file, target());
+    let write = |path: &Path| -> std::io::Result<()> {
+        let mut f = OpenOptions::new().append(true).open(path)?;
+        f.write_all(&seal)?;
+        f.sync_all()
+    };
+    write(&tmp.0).map_err(|e| Error::File(format!("cannot write {:?}: {e}", tmp.0)))?;
+    fs::rename(&tmp.0, out)
+        .map_err(|e| Error::File(format!("cannot rename {:?} to {out:?}: {e}", tmp.0)))?;
+    tmp.keep();
+    Ok(())
+}
+
+/// Runs WasmEdge's AOT compiler on `bytes`, writing a universal wasm to
+/// `path`.
+fn compile_into(bytes: &[u8], path: &Path) -> Result<(), Error> {
+    let library = |e| Error::Library(format!("WasmEdge could not create the AOT compiler: {e}"));
+    let mut config = wasmedge_sys::Config::create().map_err(library)?;
+    config.set_aot_optimization_level(OPT_LEVEL);
+    config.set_aot_compiler_output_format(CompilerOutputFormat::Wasm);
+    let compiler = wasmedge_sys::Compiler::create(Some(&config)).map_err(library)?;
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::File(format!("{path:?} contains a NUL byte")))?;
+    // SAFETY: the compiler context is live (owned by `compiler`), and
+    // WasmEdge only reads `bytes` (`len` bytes) and the NUL-terminated
+    // path during the call. (The SDK's own wrapper copies the bytes into a
+    // malloc'd buffer first and leaks it on failure.)
+    let res = unsafe {
+        ffi::WasmEdge_CompilerCompileFromBuffer(
+            compiler.as_ptr().cast_mut(),
+            bytes.as_ptr(),
+            bytes.len() as u64,
+            c_path.as_ptr(),
+        )
+    };
+    match failure_of(res) {
+        None => Ok(()),
+        Some(msg) => Err(Error::Compile(msg)),
+    }
+}
+
+/// A file of ours, removed on drop unless kept.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    /// Creates `OUT.PID.N.part` (a new file, mode 0644).
+    fn next_to(out: &Path) -> Result<Self, Error> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let mut name = OsString::from(out.as_os_str());
+        name.push(format!(
+            ".{}.{}.part",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let path = PathBuf::from(name);
+        // A leftover of an earlier process with this pid: ours to replace.
+        let _ = fs::remove_file(&path);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(|e| Error::File(format!("cannot create {path:?}: {e}")))?;
+        Ok(Self(path))
+    }
+
+    fn keep(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 /// Sets up WASI from `config` and instantiates the module.
@@ -110,13 +279,14 @@ pub fn instantiate(loaded: Loaded, config: &Config) -> Result<Instance, Error> {
     let Loaded {
         module,
         config: engine,
+        native,
     } = loaded;
     let engine = match config.max_memory_pages {
         Some(pages) => {
             if let Some(msg) = inspect::memory_over_cap(&module, pages) {
                 return Err(Error::Instantiate(msg));
             }
-            engine_config(Some(pages))?
+            engine_config(Some(pages), native)?
         }
         None => engine,
     };
@@ -287,7 +457,7 @@ mod tests {
     /// default configuration did.
     #[test]
     fn sdk_config_matches_libwasmedge_defaults() {
-        let sdk = engine_config(None).expect("config");
+        let sdk = engine_config(None, false).expect("config");
         let lib = wasmedge_sys::Config::create().expect("config");
         let flags = |c: &EngineConfig| {
             [
@@ -321,7 +491,10 @@ mod tests {
         assert!(!lib.gc_enabled() && !lib.exception_handling_enabled());
         assert!(sdk.interpreter_mode_enabled());
         assert_eq!(sdk.max_memory_pages(), lib.get_max_memory_pages());
-        let capped = engine_config(Some(4)).expect("config");
+        let capped = engine_config(Some(4), false).expect("config");
         assert_eq!(capped.max_memory_pages(), 4);
+        let native = engine_config(Some(4), true).expect("config");
+        assert!(!native.interpreter_mode_enabled());
+        assert_eq!(flags(&native), lib_flags);
     }
 }

@@ -1,7 +1,7 @@
-//! Errors of the three phases, and their one-line messages.
+//! Errors of the ABI's functions, and their one-line messages.
 
-/// A failure of `load`, `instantiate` or `run`. `Display` is the one line
-/// the runtime prints.
+/// A failure of `load`, `load_file`, `compile`, `instantiate` or `run`.
+/// `Display` is the one line the runtime prints.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
     /// libwasmedge is missing a piece or is an unsupported version.
@@ -10,6 +10,16 @@ pub enum Error {
     /// The module failed to parse or validate.
     #[error("invalid wasm module: {0}")]
     InvalidModule(String),
+    /// A file could not be read or written.
+    #[error("{0}")]
+    File(String),
+    /// A file's AOT section must not be used (corrupt, or compiled for
+    /// another WasmEdge or CPU); the message starts with the file's path.
+    #[error("unusable AOT module {0}")]
+    InvalidAot(String),
+    /// The AOT compiler failed.
+    #[error("AOT compilation failed: {0}")]
+    Compile(String),
     /// The JSON config is malformed or names unusable paths.
     #[error("{0}")]
     Config(String),

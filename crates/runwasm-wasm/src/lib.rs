@@ -57,6 +57,7 @@
 //!   SDK's errors into messages and tells traps from other failures.
 
 pub mod abi;
+mod aot;
 pub mod config;
 mod engine;
 mod error;

@@ -89,6 +89,27 @@ fn execution_message(e: &CoreExecutionError) -> String {
     }
 }
 
+/// The message for a failed `WasmEdge_Result` of a C API call made
+/// directly (not through the SDK); `None` for success.
+pub fn failure_of(res: wasmedge_sys::ffi::WasmEdge_Result) -> Option<String> {
+    use wasmedge_sys::ffi;
+    // SAFETY: these only decode the integer in the struct passed by value.
+    let (ok, category, code) = unsafe {
+        (
+            ffi::WasmEdge_ResultOK(res),
+            ffi::WasmEdge_ResultGetCategory(res),
+            ffi::WasmEdge_ResultGetCode(res),
+        )
+    };
+    if ok {
+        None
+    } else if category == ffi::WasmEdge_ErrCategory_WASM {
+        Some(wasmedge_message(code))
+    } else {
+        Some(format!("user error code {code:#x}"))
+    }
+}
+
 /// libwasmedge's message for a WASM-category error `code`.
 fn wasmedge_message(code: u32) -> String {
     use wasmedge_sys::ffi;

@@ -1,5 +1,6 @@
 //! End-to-end tests through the exported ABI, on modules written in WAT.
-//! Tests on C programs compiled with clang are in `c_tests`.
+//! Tests on C programs compiled with clang are in `c_tests`, tests of AOT
+//! compilation and of loading compiled files in `aot_tests`.
 
 use std::ffi::{c_void, CStr};
 
@@ -7,6 +8,7 @@ use crate::abi::{
     runwasm_wasm_instantiate, runwasm_wasm_load, runwasm_wasm_run, RUN_FAILED, RUN_TRAP,
 };
 
+mod aot_tests;
 mod c_tests;
 
 const ERR_CAP: usize = 512;

@@ -8,17 +8,17 @@ use std::process::Command;
 use super::{run_bytes, RUN_TRAP};
 
 /// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
+pub(super) struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("runwasm-wasm-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create scratch dir");
         Self(dir)
     }
 
-    fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -31,7 +31,7 @@ impl Drop for Scratch {
 
 /// Compiles `src` with `clang --target=wasm32-wasi -O2`; `None` (after
 /// printing the reason) when that toolchain is not available.
-fn compile_c(scratch: &Scratch, src: &str) -> Option<Vec<u8>> {
+pub(super) fn compile_c(scratch: &Scratch, src: &str) -> Option<Vec<u8>> {
     let c = scratch.path().join("prog.c");
     let wasm = scratch.path().join("prog.wasm");
     std::fs::write(&c, src).expect("write C source");
