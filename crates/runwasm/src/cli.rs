@@ -220,7 +220,7 @@ pub struct UpdateArgs {
     pub cpu_rt_period: Option<u64>,
     #[arg(long)]
     pub cpu_rt_runtime: Option<i64>,
-    #[arg(long)]
+    #[arg(long, alias = "cpu-share")]
     pub cpu_shares: Option<u64>,
     #[arg(long)]
     pub cpuset_cpus: Option<String>,

@@ -200,8 +200,15 @@ fn duration(s: &str) -> Result<Duration> {
 pub fn events(cli: &Cli, a: &EventsArgs) -> Result<u8> {
     let interval = duration(&a.interval)?;
     let store = store(cli);
+    let mut first = true;
     loop {
-        let v = ops::stats(&store, &a.id)?;
+        let v = match ops::stats(&store, &a.id) {
+            Ok(v) => v,
+            // The container stopped (or went away) while we watched: done.
+            Err(_) if !first && !a.stats => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        first = false;
         println_out(&v.to_string())?;
         if a.stats {
             return Ok(0);
