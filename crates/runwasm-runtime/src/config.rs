@@ -97,6 +97,10 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Spec, String> {
     })
 }
 
+/// More mounts than any real container has; a config past it is refused
+/// up front instead of mounting for minutes.
+const MAX_MOUNTS: usize = 10_000;
+
 /// Checks the fields runwasm needs; returns the absolute rootfs path.
 fn check(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> {
     let version = spec.version();
@@ -113,6 +117,29 @@ fn check(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> {
         return Err("root.path: must not be empty".into());
     }
     let rootfs = bundle.join(root.path());
+    if let Some(n) = spec
+        .mounts()
+        .as_ref()
+        .map(|m| m.len())
+        .filter(|&n| n > MAX_MOUNTS)
+    {
+        return Err(format!(
+            "mounts: {n} entries; runwasm allows at most {MAX_MOUNTS}"
+        ));
+    }
+    if let Some(shares) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.cpu().as_ref())
+        .and_then(|c| c.shares())
+    {
+        if !(2..=262_144).contains(&shares) {
+            return Err(format!(
+                "linux.resources.cpu.shares: {shares} is outside 2..=262144 (the kernel's range)"
+            ));
+        }
+    }
     match std::fs::metadata(&rootfs) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
@@ -122,6 +149,16 @@ fn check(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> {
             ))
         }
         Err(e) => return Err(format!("root.path: {}: {e}", rootfs.display())),
+    }
+    // As runc: the rootfs itself, and the directories on the way to it, may
+    // not be symlinks (they could point anywhere on the host).
+    if let Ok(real) = std::fs::canonicalize(&rootfs) {
+        if real != normalize(&rootfs) {
+            return Err(format!(
+                "root.path: invalid rootfs {}: not an absolute path, or a symlink",
+                rootfs.display()
+            ));
+        }
     }
     let process = spec
         .process()

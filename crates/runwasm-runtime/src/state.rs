@@ -125,7 +125,9 @@ impl StateStore {
             return Err(Error::AlreadyExists(id.to_string()));
         }
         self.sweep_stale(id);
-        let tmp = self.root.join(format!(".new:{id}:{}", std::process::id()));
+        let tmp = self
+            .root
+            .join(format!(".new:{}:{}", short(id), std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::DirBuilder::new()
             .mode(0o711)
@@ -147,7 +149,7 @@ impl StateStore {
     /// temporary directory into place left behind (`.new:ID:PID` whose PID
     /// is gone).
     pub fn sweep_stale(&self, id: &str) {
-        let prefix = format!(".new:{id}:");
+        let prefix = format!(".new:{}:", short(id));
         let Ok(entries) = fs::read_dir(&self.root) else {
             return;
         };
@@ -311,6 +313,18 @@ impl ContainerDir {
             Err(e) => Err(Error::path("remove", &self.path, e)),
         }
     }
+}
+
+/// A short stand-in for `id` in temporary names (an id may be 255 bytes,
+/// the longest a name can be).
+fn short(id: &str) -> String {
+    if id.len() <= 64 {
+        return id.to_string();
+    }
+    let h = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
+        id.as_bytes(),
+    ));
+    h.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {

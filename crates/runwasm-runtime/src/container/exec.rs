@@ -232,11 +232,27 @@ fn build_process(spec: &Spec, opts: &ExecOptions) -> Result<Process> {
         if let Some(o) = v.as_object_mut() {
             o.entry("user")
                 .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
-            o.entry("cwd").or_insert_with(|| "/".into());
         }
+        let has_cwd = v
+            .get("cwd")
+            .and_then(|c| c.as_str())
+            .is_some_and(|c| !c.is_empty());
         let p: Process = serde_path_to_error::deserialize(v).map_err(|e| {
             Error::other(format!("{}: {}: {}", file.display(), e.path(), e.inner()))
         })?;
+        if !has_cwd {
+            return Err(Error::other(format!(
+                "{}: cwd: must be set (the process's working directory)",
+                file.display()
+            )));
+        }
+        if !p.cwd().is_absolute() {
+            return Err(Error::other(format!(
+                "{}: cwd: {:?} must be an absolute path",
+                file.display(),
+                p.cwd()
+            )));
+        }
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::other(format!(
                 "{}: args: must name the program to run",
