@@ -1601,7 +1601,6 @@ fn m_id_of_255_characters_is_accepted() {
 /// the module is found in the rootfs and sees the rootfs as `/`; a module
 /// that exists only on the host is not found.
 #[test]
-#[ignore = "known gap: exec into a container without a mount namespace looks up and preopens the host root"]
 fn m_exec_without_mount_namespace_stays_in_the_rootfs() {
     let Some(env) = TestEnv::new("hm_exec_nons") else {
         return;

@@ -87,12 +87,22 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
         .as_ref()
         .map(|p| p.manager(&opts.id))
         .transpose()?;
+    let rootfs_path = c.state.rootfs.clone();
     drop(c); // the lock: exec runs alongside other commands
 
     // The program, resolved in the container's root as the exec process
     // will see it.
-    let root = workload::open_dir(Path::new(&format!("/proc/{init_pid}/root")))
-        .map_err(|e| Error::io("open the container's root", e))?;
+    // Without a mount namespace of its own the container's root is its
+    // rootfs on the host (init chrooted into it): look there, and chroot
+    // the exec process into it too.
+    let same_mnt = std::fs::read_link(format!("/proc/{init_pid}/ns/mnt")).ok()
+        == std::fs::read_link("/proc/self/ns/mnt").ok();
+    let chroot_to = same_mnt.then(|| rootfs_path.clone());
+    let root_path = chroot_to
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("/proc/{init_pid}/root")));
+    let root =
+        workload::open_dir(&root_path).map_err(|e| Error::io("open the container's root", e))?;
     let args = process.args().clone().unwrap_or_default();
     let mut env = process.env().clone().unwrap_or_default();
     workload::fill_home(&root, process.user().uid(), &mut env);
@@ -175,6 +185,7 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
             console: console_sock,
             preserve_fds: opts.preserve_fds,
             aot: opts.aot.clone(),
+            chroot_to,
         });
     }
     drop(pair.child);
@@ -384,6 +395,7 @@ struct Child<'a> {
     console: Option<OwnedFd>,
     preserve_fds: i32,
     aot: crate::aot::AotSettings,
+    chroot_to: Option<PathBuf>,
 }
 
 fn fail(sync: &OwnedFd, msg: &str) -> ! {
@@ -478,7 +490,7 @@ fn intermediate(c: Child<'_>) -> ! {
         exit(0);
     }
     drop(c.ns);
-    exec_process(c.sync, c.spec, loaded, c.program, c.console)
+    exec_process(c.sync, c.spec, loaded, c.program, c.console, c.chroot_to)
 }
 
 enum Ready {
@@ -492,6 +504,7 @@ fn exec_process(
     loaded: Option<(WasmEngine, crate::executor::Loaded)>,
     program: Option<PathBuf>,
     console: Option<OwnedFd>,
+    chroot_to: Option<PathBuf>,
 ) -> ! {
     let process = spec.process().clone().unwrap_or_default();
     let result = (|| -> Result<Ready> {
@@ -509,6 +522,10 @@ fn exec_process(
             crate::sendfd::send_fd_over(sock.as_raw_fd(), pty.master.as_fd(), "/dev/ptmx")
                 .map_err(|e| Error::io("send the pty master to the console socket", e))?;
             console::attach(&pty.slave)?;
+        }
+        if let Some(r) = &chroot_to {
+            nix::unistd::chroot(r)
+                .map_err(|e| Error::other(format!("exec: chroot {}: {}", r.display(), e.desc())))?;
         }
         nix::unistd::chdir(process.cwd()).map_err(|e| {
             Error::other(format!(
