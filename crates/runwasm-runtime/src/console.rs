@@ -54,6 +54,31 @@ pub fn open_pty() -> Result<Pty> {
     }
 }
 
+/// Opens a pty, optionally binds its slave on /dev/console, applies the
+/// process's consoleSize, sends the master over the connected console
+/// socket `sock` and makes the slave our stdio and controlling terminal.
+pub fn hand_over(
+    sock: RawFd,
+    size: Option<&oci_spec::runtime::Box>,
+    bind_console: bool,
+) -> Result<()> {
+    use std::os::fd::AsFd;
+    let pty = open_pty()?;
+    if bind_console {
+        crate::linux::devices::mount_console(&pty.slave_path)?;
+    }
+    if let Some(size) = size {
+        set_size(
+            pty.master.as_raw_fd(),
+            size.height() as u16,
+            size.width() as u16,
+        );
+    }
+    crate::sendfd::send_fd_over(sock, pty.master.as_fd(), "/dev/ptmx")
+        .map_err(|e| Error::io("send the pty master to the console socket", e))?;
+    attach(&pty.slave)
+}
+
 /// Sets the terminal size of `fd`.
 pub fn set_size(fd: RawFd, rows: u16, cols: u16) {
     let ws = libc::winsize {

@@ -10,7 +10,7 @@
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -216,20 +216,11 @@ fn setup_console(args: &InitArgs<'_>, in_container_root: bool) -> Result<()> {
     let Some(sock) = args.console.as_ref() else {
         return Ok(());
     };
-    let pty = console::open_pty()?;
-    if in_container_root {
-        crate::linux::devices::mount_console(&pty.slave_path)?;
-    }
-    if let Some(size) = args.bundle.process().console_size() {
-        console::set_size(
-            pty.master.as_raw_fd(),
-            size.height() as u16,
-            size.width() as u16,
-        );
-    }
-    crate::sendfd::send_fd_over(sock.as_raw_fd(), pty.master.as_fd(), "/dev/ptmx")
-        .map_err(|e| Error::io("send the pty master to the console socket", e))?;
-    console::attach(&pty.slave)
+    console::hand_over(
+        sock.as_raw_fd(),
+        args.bundle.process().console_size().as_ref(),
+        in_container_root,
+    )
 }
 
 /// The state JSON as hooks in the container's namespaces get it: `status`,

@@ -15,7 +15,7 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Process, Spec};
@@ -511,17 +511,7 @@ fn exec_process(
         if let Some(sock) = &console {
             // SAFETY: setsid has no memory effects.
             unsafe { libc::setsid() };
-            let pty = console::open_pty()?;
-            if let Some(size) = process.console_size() {
-                console::set_size(
-                    pty.master.as_raw_fd(),
-                    size.height() as u16,
-                    size.width() as u16,
-                );
-            }
-            crate::sendfd::send_fd_over(sock.as_raw_fd(), pty.master.as_fd(), "/dev/ptmx")
-                .map_err(|e| Error::io("send the pty master to the console socket", e))?;
-            console::attach(&pty.slave)?;
+            console::hand_over(sock.as_raw_fd(), process.console_size().as_ref(), false)?;
         }
         if let Some(r) = &chroot_to {
             nix::unistd::chroot(r)
