@@ -33,11 +33,11 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Once, OnceLock};
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -1103,27 +1103,6 @@ fn delete_force_kills_exec_processes() {
 const APPLETS: &[&str] = &[
     "sh", "tty", "stty", "stat", "echo", "hostname", "id", "pwd", "env", "sleep", "true", "cat",
 ];
-
-/// runc's default config as `runwasm spec` writes it (generated once).
-fn runc_spec() -> Value {
-    static SPEC: OnceLock<Value> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir for `runwasm spec`");
-        let out = Command::new(runwasm_bin())
-            .args(["spec", "--bundle"])
-            .arg(dir.path())
-            .output()
-            .expect("run `runwasm spec`");
-        assert!(
-            out.status.success(),
-            "`runwasm spec` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = fs::read_to_string(dir.path().join("config.json")).expect("spec's config");
-        serde_json::from_str(&text).expect("spec wrote JSON")
-    })
-    .clone()
-}
 
 /// A busybox rootfs (with `/tmp`) running `sh -c script` under runc's
 /// default config, hostname `exec-host`, env `PATH=/bin KEEP=container

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -248,29 +248,6 @@ pub fn live_procs(controller: &str, path: &str) -> Vec<i32> {
 pub const APPLETS: &[&str] = &[
     "sh", "cat", "echo", "head", "sleep", "true", "ls", "wc", "grep",
 ];
-
-/// runc's default config as `runwasm spec` writes it (generated once):
-/// pid/network/ipc/uts/mount/cgroup namespaces, the default mounts, and
-/// `linux.resources.devices` denying everything.
-pub fn runc_spec() -> Value {
-    static SPEC: OnceLock<Value> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir for `runwasm spec`");
-        let out = Command::new(runwasm_bin())
-            .args(["spec", "--bundle"])
-            .arg(dir.path())
-            .output()
-            .expect("run `runwasm spec`");
-        assert!(
-            out.status.success(),
-            "`runwasm spec` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = fs::read_to_string(dir.path().join("config.json")).expect("spec's config");
-        serde_json::from_str(&text).expect("spec wrote JSON")
-    })
-    .clone()
-}
 
 /// A busybox rootfs (with [`APPLETS`] in `/bin`) running `args` under
 /// runc's default config, `PATH=/bin`.

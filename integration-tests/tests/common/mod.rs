@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -1285,4 +1286,25 @@ pub fn canonical(p: &Path) -> String {
         .unwrap_or_else(|e| panic!("canonicalize {}: {e}", p.display()))
         .to_string_lossy()
         .into_owned()
+}
+
+/// runc's default config as `runwasm spec` writes it (generated once).
+pub fn runc_spec() -> Value {
+    static SPEC: OnceLock<Value> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir for `runwasm spec`");
+        let out = std::process::Command::new(runwasm_bin())
+            .args(["spec", "--bundle"])
+            .arg(dir.path())
+            .output()
+            .expect("run `runwasm spec`");
+        assert!(
+            out.status.success(),
+            "`runwasm spec` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = fs::read_to_string(dir.path().join("config.json")).expect("spec's config");
+        serde_json::from_str(&text).expect("spec wrote JSON")
+    })
+    .clone()
 }

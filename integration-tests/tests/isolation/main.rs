@@ -38,8 +38,6 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
-use std::sync::OnceLock;
 
 use common::*;
 use serde_json::{json, Value};
@@ -50,27 +48,6 @@ const APPLETS: &[&str] = &[
     "sh", "cat", "echo", "id", "hostname", "mount", "ls", "grep", "ip", "touch", "stat", "mkdir",
     "readlink", "pwd", "env", "sleep", "wc", "head", "true", "false", "od",
 ];
-
-/// runc's default config as `runwasm spec` writes it (generated once).
-fn runc_spec() -> Value {
-    static SPEC: OnceLock<Value> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir for `runwasm spec`");
-        let out = Command::new(runwasm_bin())
-            .args(["spec", "--bundle"])
-            .arg(dir.path())
-            .output()
-            .expect("run `runwasm spec`");
-        assert!(
-            out.status.success(),
-            "`runwasm spec` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = fs::read_to_string(dir.path().join("config.json")).expect("spec's config");
-        serde_json::from_str(&text).expect("spec wrote JSON")
-    })
-    .clone()
-}
 
 /// A busybox rootfs (with the [`APPLETS`] linked in `/bin`) running `args`
 /// under runc's default config, `PATH=/bin`.
