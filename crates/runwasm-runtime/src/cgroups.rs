@@ -90,6 +90,34 @@ impl CgroupPlace {
         })
     }
 
+    /// Kills what is left in this cgroup and removes it from every
+    /// hierarchy: what `manager(id)?.remove()` does, but on a v1 or hybrid
+    /// host without libcgroups' manager, which reads the mount table once
+    /// per controller (twelve times) before it can start. `delete` is on the
+    /// path of every `run`.
+    pub fn remove(&self, id: &str) -> Result<()> {
+        if self.systemd || !is_v1_host() {
+            return self.manager(id)?.remove();
+        }
+        let rel = self.path.strip_prefix("/").unwrap_or(&self.path);
+        if rel.as_os_str().is_empty() {
+            return Ok(());
+        }
+        let mut done: Vec<PathBuf> = Vec::new();
+        for mount in v1_controller_mounts()? {
+            let dir = mount.join(rel);
+            let real = std::fs::canonicalize(&mount).unwrap_or(mount).join(rel);
+            if done.contains(&real) {
+                continue;
+            }
+            done.push(real);
+            remove_v1_dir(&dir).map_err(|e| {
+                Error::other(format!("cgroup {}: remove: {e}", self.path.display()))
+            })?;
+        }
+        Ok(())
+    }
+
     /// A manager for this cgroup (nothing is created until `add`).
     pub fn manager(&self, id: &str) -> Result<Cgroup> {
         let manager = create_cgroup_manager(CgroupConfig {
@@ -103,6 +131,102 @@ impl CgroupPlace {
             path: self.path.clone(),
         })
     }
+}
+
+/// Whether /sys/fs/cgroup is a v1 (legacy or hybrid) layout.
+fn is_v1_host() -> bool {
+    matches!(
+        libcgroups::common::get_cgroup_setup(),
+        Ok(libcgroups::common::CgroupSetup::Legacy | libcgroups::common::CgroupSetup::Hybrid)
+    )
+}
+
+/// The controllers libcgroups' v1 manager places a container in.
+const V1_CONTROLLERS: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "hugetlb",
+    "memory",
+    "pids",
+    "perf_event",
+    "blkio",
+    "net_prio",
+    "net_cls",
+    "freezer",
+];
+
+/// Mount points of the v1 hierarchies that carry one of those controllers,
+/// from one read of our mount table.
+fn v1_controller_mounts() -> Result<Vec<PathBuf>> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
+    Ok(table
+        .lines()
+        .filter_map(|line| {
+            // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - TYPE SOURCE SUPEROPTS
+            let (left, right) = line.split_once(" - ")?;
+            let mut r = right.split(' ');
+            if r.next()? != "cgroup" {
+                return None;
+            }
+            let superopts = r.nth(1)?;
+            if !superopts.split(',').any(|o| V1_CONTROLLERS.contains(&o)) {
+                return None;
+            }
+            let mount_point = left.split(' ').nth(4)?;
+            Some(PathBuf::from(unescape_mountinfo(mount_point)))
+        })
+        .collect())
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Kills the processes of one v1 cgroup directory and removes it, retrying
+/// while the kernel still counts the dying ones.
+fn remove_v1_dir(dir: &Path) -> std::io::Result<()> {
+    let mut delay = std::time::Duration::from_millis(2);
+    for attempt in 0.. {
+        match std::fs::read_to_string(dir.join("cgroup.procs")) {
+            Ok(procs) => {
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    // SAFETY: kill(2) of a process in the container's cgroup.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 10 => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(std::time::Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 pub struct Cgroup {
@@ -204,5 +328,33 @@ impl Cgroup {
             let _ = self.thaw();
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
+        assert_eq!(unescape_mountinfo("/a\\134b"), "/a\\b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        assert_eq!(unescape_mountinfo("/end\\04"), "/end\\04");
+    }
+
+    #[test]
+    fn v1_mounts_of_this_host_are_cgroup_hierarchies() {
+        if !is_v1_host() {
+            eprintln!("SKIPPED: /sys/fs/cgroup is not a v1 or hybrid layout here");
+            return;
+        }
+        let mounts = v1_controller_mounts().unwrap();
+        assert!(!mounts.is_empty());
+        for m in &mounts {
+            assert!(m.join("cgroup.procs").exists(), "{}", m.display());
+        }
+        // The named systemd hierarchy carries no controller.
+        assert!(!mounts.iter().any(|m| m.ends_with("systemd")));
     }
 }

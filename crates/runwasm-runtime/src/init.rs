@@ -66,6 +66,7 @@ enum Prepared {
 
 /// The init process's whole life.
 pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
+    crate::profile::mark("init: cloned");
     let log_fd = logging::disable();
     // Not dumpable: processes of the container (a shared pid namespace)
     // must not reach our fds or /proc/PID/exe, the runwasm binary (runc's
@@ -85,6 +86,7 @@ pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
         args.sync.as_raw_fd(),
         args.fifo.as_raw_fd(),
         args.console.as_ref().map_or(-1, |c| c.as_raw_fd()),
+        crate::profile::fd(),
     ];
     close_fds(args.preserve_fds, &keep);
     for fd in args.close_also.iter().copied().chain(log_fd) {
@@ -94,7 +96,19 @@ pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
         }
     }
 
-    let (prepared, state) = match setup(&args) {
+    // Loading WasmEdge (and LLVM with it) is the longest step of a Wasm
+    // create and needs nothing from the parent, so it runs while the parent
+    // is still placing us in our cgroup. With a new user namespace it waits
+    // for the id maps: until then we are an unmapped user.
+    let engine = match &args.workload {
+        Workload::Wasm(_) if !args.namespaces.new_user() => {
+            let engine = WasmEngine::open();
+            crate::profile::mark("init: executor loaded (libwasmedge)");
+            Some(engine)
+        }
+        _ => None,
+    };
+    let (prepared, state) = match setup(&args, engine) {
         Ok(p) => p,
         Err(e) => {
             sync::send_error(&args.sync, &e.to_string());
@@ -111,6 +125,7 @@ pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
     // pid (status creating) and `delete` kills it.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
+    crate::profile::mark("init: ready");
     sync::send_ready(&args.sync);
     drop(args.sync);
 
@@ -131,6 +146,7 @@ pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
         exit(EXIT_CANNOT_RUN);
     }
     fifo::signal_started(started);
+    crate::profile::mark("init: started");
     // Seccomp with noNewPrivileges is loaded last, right before the
     // workload, as runc does.
     if let Err(e) = security::harden_last(&args.bundle.spec) {
@@ -138,6 +154,8 @@ pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
         exit(EXIT_CANNOT_RUN);
     }
 
+    crate::profile::mark("init: hardened");
+    crate::profile::close();
     match prepared {
         Prepared::Wasm(engine, instance, history) => run_wasm(&engine, instance, history),
         Prepared::Native {
@@ -158,12 +176,13 @@ pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
 /// the container's `/`. Without one (runc refuses that; we keep it for
 /// configs with no namespaces at all) the module sees the rootfs through a
 /// host-path preopen and a native program is chrooted.
-fn setup(args: &InitArgs<'_>) -> Result<(Prepared, String)> {
+fn setup(args: &InitArgs<'_>, engine: Option<Result<WasmEngine>>) -> Result<(Prepared, String)> {
     // The parent's go: user namespace maps written; it brings the state
     // JSON for our hooks.
     let Some(state) = sync::wait_go(&args.sync) else {
         exit(1)
     };
+    crate::profile::mark("init: go received");
     enter_namespaces(args)?;
     if args.namespaces.clone_flags & libc::CLONE_NEWCGROUP != 0 {
         // SAFETY: unshare with a flag; we are in our cgroup by now.
@@ -178,7 +197,7 @@ fn setup(args: &InitArgs<'_>) -> Result<(Prepared, String)> {
     let spec = &bundle.spec;
     let execs = matches!(args.workload, Workload::Native);
     if !args.namespaces.has(libc::CLONE_NEWNS) {
-        let loaded = load(bundle, &args.workload, &args.aot)?;
+        let loaded = load(bundle, &args.workload, &args.aot, engine)?;
         let state = create_hooks(args, state)?;
         setup_console(args, false)?;
         let prepared = instantiate(bundle, loaded, &bundle.rootfs)?;
@@ -188,10 +207,13 @@ fn setup(args: &InitArgs<'_>) -> Result<(Prepared, String)> {
         security::harden(spec, execs)?;
         return Ok((prepared, state));
     }
+    crate::profile::mark("init: namespaces joined");
     rootfs::prepare_rootfs(spec, &bundle.path, &bundle.rootfs)?;
-    let loaded = load(bundle, &args.workload, &args.aot)?;
+    crate::profile::mark("init: mounts");
+    let loaded = load(bundle, &args.workload, &args.aot, engine)?;
     let state = create_hooks(args, state)?;
     rootfs::enter_rootfs(&bundle.rootfs, args.no_pivot)?;
+    crate::profile::mark("init: pivot_root");
     let cwd = bundle.process().cwd();
     nix::unistd::chdir(cwd).map_err(|e| {
         Error::other(format!(
@@ -204,7 +226,9 @@ fn setup(args: &InitArgs<'_>) -> Result<(Prepared, String)> {
     setup_console(args, true)?;
     security::harden_namespaces(spec)?;
     rootfs::finish_rootfs(spec)?;
+    crate::profile::mark("init: rootfs finished");
     let prepared = instantiate(bundle, loaded, Path::new("/"))?;
+    crate::profile::mark("init: instantiated");
     security::harden_process(spec, execs)?;
     Ok((prepared, state))
 }
@@ -461,14 +485,28 @@ enum Loaded {
 
 /// Loads what must be read from the host: for Wasm the executor library
 /// and the module (parsed and validated); for a native program its path.
-fn load(bundle: &Bundle, workload: &Workload, settings: &aot::AotSettings) -> Result<Loaded> {
+/// `engine`: the executor if it was opened already.
+fn load(
+    bundle: &Bundle,
+    workload: &Workload,
+    settings: &aot::AotSettings,
+    engine: Option<Result<WasmEngine>>,
+) -> Result<Loaded> {
     match workload {
         Workload::Wasm(module) => {
-            let engine = WasmEngine::open()?;
+            let engine = match engine {
+                Some(opened) => opened?,
+                None => {
+                    let engine = WasmEngine::open()?;
+                    crate::profile::mark("init: executor loaded (libwasmedge)");
+                    engine
+                }
+            };
             let (loaded, history) =
                 aot::load_module(&engine, settings, &module.bytes).map_err(|e| {
                     Error::other(format!("module {}: {e}", module.guest_path.display()))
                 })?;
+            crate::profile::mark("init: module loaded and validated");
             Ok(Loaded::Wasm(
                 engine,
                 loaded,

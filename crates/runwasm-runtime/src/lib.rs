@@ -20,6 +20,7 @@ pub mod linux;
 pub mod logging;
 pub mod pidfile;
 pub mod proc;
+pub mod profile;
 pub mod sendfd;
 pub mod signal;
 pub mod state;

@@ -13,6 +13,8 @@ use runwasm_runtime::logging::{self, Format};
 use cli::{Cli, LogFormat};
 
 fn main() -> ExitCode {
+    runwasm_runtime::profile::init_from_env();
+    runwasm_runtime::profile::mark("main");
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => return usage_error(e),

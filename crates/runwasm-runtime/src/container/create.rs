@@ -60,6 +60,7 @@ pub(crate) fn create_with_console(
         return Err(Error::other("--preserve-fds must not be negative"));
     }
     let bundle = config::load(&opts.bundle)?;
+    crate::profile::mark("config loaded");
     let terminal = bundle.process().terminal() == Some(true);
     // runc's rules and words.
     let console = match (terminal, &opts.console_socket, console) {
@@ -82,13 +83,16 @@ pub(crate) fn create_with_console(
     if !namespaces.has(libc::CLONE_NEWNS) {
         require_mount_namespace(&bundle)?;
     }
+    crate::profile::mark("config validated");
     let workload = workload::detect(&bundle)?;
+    crate::profile::mark("workload detected");
     let aot = opts
         .aot
         .for_container(bundle.annotation(crate::aot::ANNOTATION))?;
     let place = CgroupPlace::for_spec(&bundle.spec, &opts.id, opts.systemd_cgroup)?;
-    let cgroup = place.manager(&opts.id)?;
     let place_owned = place.owned;
+    // Declared before the guard, which borrows it: it outlives the guard.
+    let cgroup_cell = std::cell::OnceCell::new();
     let dir = store.create(&opts.id)?;
     let mut guard = Cleanup {
         dir: Some(dir.path.clone()),
@@ -96,13 +100,14 @@ pub(crate) fn create_with_console(
         cgroup: None,
     };
     let mut state = initial_state(&bundle, &opts.id, &workload);
-    state.cgroup = Some(place);
+    state.cgroup = Some(place.clone());
     dir.save(&state)?;
 
     let min_fd = 3 + opts.preserve_fds;
     fifo::create(&dir.path)?;
     let fifo_fd = high_fd(fifo::open_dir(&dir.path)?, min_fd)?;
     let pair = sync::pair(min_fd)?;
+    crate::profile::mark("state dir and fifo");
     let console = console.map(|fd| high_fd(fd, min_fd)).transpose()?;
 
     namespaces.enter_pid_namespace()?;
@@ -144,16 +149,22 @@ pub(crate) fn create_with_console(
     let start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
     let pidfd = proc::open_pidfd(pid, start_time);
     guard.child = Some(pid);
+    crate::profile::mark("clone");
     // Recorded at once: if this process is killed from here on, `state`
     // shows the init and `delete --force` finds and kills it.
     state.pid = pid;
     state.init_start_time = start_time;
     dir.save(&state)?;
-    // Into its cgroup, limits applied, before any container code runs.
+    // Into its cgroup, limits applied, before any container code runs. The
+    // manager is made only now: init is loading the Wasm executor meanwhile.
+    let made = place.manager(&opts.id)?;
+    let cgroup: &Cgroup = cgroup_cell.get_or_init(|| made);
+    crate::profile::mark("cgroup manager");
     if place_owned {
-        guard.cgroup = Some(&cgroup);
+        guard.cgroup = Some(cgroup);
     }
     cgroup.add(pid)?;
+    crate::profile::mark("cgroup joined");
     if let Some(resources) = bundle
         .spec
         .linux()
@@ -169,8 +180,10 @@ pub(crate) fn create_with_console(
         security::set_oom_score_adj_to(pid, process)?;
         namespaces.write_id_maps(pid)?;
     }
+    crate::profile::mark("cgroup limits");
     let hook_state = state.hook_json(Status::Creating);
     sync::send_go(&pair.parent, &hook_state);
+    crate::profile::mark("go sent");
 
     loop {
         match sync::receive(&pair.parent)? {
@@ -191,6 +204,7 @@ pub(crate) fn create_with_console(
             }
         }
     }
+    crate::profile::mark("init ready");
     let pidfd = pidfd.ok_or_else(|| Error::other("container init exited during create"))?;
 
     if let Some(sock) = &opts.pidfd_socket {
@@ -202,6 +216,7 @@ pub(crate) fn create_with_console(
     state.status = Status::Created;
     dir.save(&state)?;
     guard.disarm();
+    crate::profile::mark("created");
     Ok(Created { pid, pidfd })
 }
 

@@ -44,14 +44,17 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<()> {
             kill_and_wait(&c)?;
         }
     }
+    crate::profile::mark("delete: init gone");
     if let Some(place) = c.state.cgroup.as_ref().filter(|p| p.owned) {
         // Whatever is left (children of an init without a pid namespace)
         // is killed with the cgroup: only a cgroup runwasm made.
-        place.manager(id)?.remove()?;
+        place.remove(id)?;
     }
+    crate::profile::mark("delete: cgroup removed");
     let hooks = c.state.hooks.clone();
     let stopped = c.state.hook_json(Status::Stopped);
     c.dir.remove()?;
+    crate::profile::mark("delete: state dir removed");
     // As runc: everything is cleaned up first, then a failing poststop
     // hook fails `delete`.
     hooks::run_hooks(hooks.as_ref(), HookPhase::Poststop, &stopped)

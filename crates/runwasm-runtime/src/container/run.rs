@@ -56,6 +56,7 @@ fn run_blocked(
         let _ = delete(store, &opts.id, true);
         return Err(e);
     }
+    crate::profile::mark("started");
     if detach {
         return Ok(0);
     }
@@ -73,10 +74,12 @@ fn run_blocked(
         }
         None => wait_forwarding(created.pid, &created.pidfd, mask, None)?,
     };
+    crate::profile::mark("init exited");
     if !keep {
         if let Err(e) = delete(store, &opts.id, true) {
             tracing::warn!("run: delete {}: {e}", opts.id);
         }
+        crate::profile::mark("deleted");
     }
     Ok(wait_status_code(status))
 }
