@@ -402,6 +402,50 @@ class Bench:
             samples[n] = []
         self.results["state"] = self.summarize(samples, errors, failed)
 
+    def section_profile(self):
+        """runwasm's own phase marks (RUNWASM_PROFILE) over --profile-reps runs
+        of the hello and native bundles: the median moment each phase ends,
+        counted from runwasm's main(), and the median wall time around it."""
+        reps = self.a.profile_reps
+        log(f"== start-up profile: {reps} runs each of hello.wasm and busybox true (RUNWASM_PROFILE)")
+        out = {}
+        for name, bundle in (("hello", self.hello_bundle), ("native", self.native_bundle)):
+            if bundle is None:
+                continue
+            at, walls, failures = {}, [], 0
+            pfile = os.path.join(self.work, "profile.txt")
+            for _ in range(3 + reps):
+                try:
+                    os.unlink(pfile)
+                except FileNotFoundError:
+                    pass
+                self.env["RUNWASM_PROFILE"] = pfile
+                try:
+                    r = self.measure(self.rt_cmd("runwasm", "run", "--bundle", bundle, self.new_id("prof")))
+                finally:
+                    del self.env["RUNWASM_PROFILE"]
+                if r["code"] != 0:
+                    failures += 1
+                    continue
+                marks = [ln.split(" ", 2) for ln in open(pfile).read().splitlines()]
+                t0 = next((int(t) for _, t, ph in marks if ph == "main"), None)
+                if t0 is None:
+                    failures += 1
+                    continue
+                walls.append(r["ms"])
+                for _, t, ph in marks:
+                    at.setdefault(ph, []).append((int(t) - t0) / 1e6)
+            phases = sorted(((ph, statistics.median(v)) for ph, v in at.items()), key=lambda x: x[1])
+            rows, prev = [], 0.0
+            for ph, t in phases:
+                rows.append({"phase": ph, "at_ms": round(t, 3), "step_ms": round(t - prev, 3)})
+                prev = t
+            wall = statistics.median(walls) if walls else None
+            out[name] = {"runs": len(walls), "failures": failures, "phases": rows,
+                         "wall_ms": wall,
+                         "outside_marks_ms": None if wall is None else round(wall - prev, 3)}
+        self.results["profile"] = out
+
     # -- environment --------------------------------------------------------------
 
     def detect_aot(self):
@@ -444,6 +488,9 @@ class Bench:
             note += ("; /sys/fs/cgroup/unified was unmounted in this private mount namespace "
                      "(for every runtime alike: Debian's crun 1.8 refuses the host's hybrid layout "
                      "because its cgroup2 mount lists hugetlb)")
+        if self.a.state_tmpfs:
+            note += ("; every runtime's state root is on a tmpfs mounted in this namespace "
+                     "(as /run is on a usual host; this machine's /run is on its disk)")
         self.notes.append(note)
         return {"mode": mode, "private_mount_namespace": None if init is None else own != init,
                 "unified_unmounted_here": self.a.unmounted_unified}
@@ -616,6 +663,12 @@ class Bench:
                         print(f"    {k}: {v}")
         if "state" in R:
             rows("state", R["state"])
+        for name, p in R.get("profile", {}).items():
+            print(f"  [start-up profile: {name}, {p['runs']} runs, median wall {p['wall_ms'] or 0:.2f} ms;"
+                  f" marks are medians from runwasm's main()]")
+            for row in p["phases"]:
+                print(f"    {row['at_ms']:8.2f} ms  (+{row['step_ms']:6.2f})  {row['phase']}")
+            print(f"    outside the marks (exec of runwasm, its exit, the helper): {p['outside_marks_ms'] or 0:.2f} ms")
         print()
         print("  ratios (runwasm ÷ peer; lower is better)")
         print("  " + "-" * 90)
@@ -638,8 +691,10 @@ class Bench:
         only = set(self.a.only.split(",")) if self.a.only else None
         self.native_bundle = self.hello_bundle = None
         for name, fn in (("native", self.section_native), ("hello", self.section_hello),
-                         ("compute", self.section_compute), ("state", self.section_state)):
-            if only and name not in only and not (name in ("native", "hello") and "state" in only):
+                         ("compute", self.section_compute), ("state", self.section_state),
+                         ("profile", self.section_profile)):
+            if only and name not in only and not (name in ("native", "hello")
+                                                  and ({"state", "profile"} & only)):
                 continue
             fn()
         meta["seconds"] = round(time.time() - t0, 1)
@@ -688,7 +743,10 @@ def parse():
     ap.add_argument("--run-timeout", type=float, default=600,
                     help="seconds after which any one measured command is killed")
     ap.add_argument("--seed", type=int, default=6)
-    ap.add_argument("--only", help="comma-separated sections: native,hello,compute,state")
+    ap.add_argument("--profile-reps", type=int, default=30, help="runs per bundle of the start-up profile")
+    ap.add_argument("--only", help="comma-separated sections: native,hello,compute,state,profile")
+    ap.add_argument("--state-tmpfs", action="store_true",
+                    help="run.sh mounted a tmpfs on WORK/state in this mount namespace")
     ap.add_argument("--unmounted-unified", action="store_true",
                     help="run.sh unmounted /sys/fs/cgroup/unified in this mount namespace")
     return ap.parse_args()

@@ -73,12 +73,16 @@ gcc -O2 -o "$work/bin/compute" "$here/compute.c"
 # --- run, in a private mount namespace ----------------------------------------
 mkdir -p "$out"
 # shellcheck disable=SC2016
-unshare --mount --propagation private -- bash -euo pipefail -c '
+BENCH_STATE="$work/state" unshare --mount --propagation private -- bash -euo pipefail -c '
     flag=()
     if mountpoint -q /sys/fs/cgroup/unified; then
         umount /sys/fs/cgroup/unified
         flag=(--unmounted-unified)
     fi
+    # State roots on a tmpfs, as /run is on most hosts (not on this one).
+    mkdir -p "$BENCH_STATE"
+    mount -t tmpfs -o mode=0700 runwasm-bench-state "$BENCH_STATE"
+    flag+=(--state-tmpfs)
     exec "$@" "${flag[@]}"
 ' bench "$py" "$here/bench.py" \
     --work "$work" --out "$out" --src "$src" \
