@@ -4,7 +4,9 @@
 # exits at once. Called by scripts/setup.sh; also runnable on its own.
 #
 #   containerd 1.7 (+ ctr, containerd-shim-runc-v2)   Debian trixie
-#   docker.io 26.1 (dockerd, docker-init = tini)      Debian trixie
+#   docker.io 26.1 (dockerd, docker-init = tini,       Debian trixie
+#                  docker-proxy: publishes ports when dockerd runs
+#                  without iptables, as the tests' dockerd does)
 #   docker-cli 26.1 (/usr/bin/docker)                  Debian trixie
 #   python3-grpcio (the tests' CRI client, the kubelet's calls; crictl is
 #                  not packaged in Debian)                the release's
@@ -50,7 +52,7 @@ ready() {
     have containerd 107 && have docker.io 2601 && have docker-cli 2601 \
         && [ -x /usr/bin/containerd ] && [ -x /usr/bin/ctr ] \
         && [ -x /usr/bin/containerd-shim-runc-v2 ] \
-        && [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ] \
+        && [ -x /usr/sbin/dockerd ] && [ -x /usr/sbin/docker-proxy ] && [ -x /usr/bin/docker ] \
         && command -v tar >/dev/null && command -v sha256sum >/dev/null \
         && /usr/bin/python3 -c 'import grpc' >/dev/null 2>&1
 }

@@ -23,8 +23,9 @@
 # written by the tests and described in docs/podman.md.
 #
 # Also nftables (bookworm's or trixie's, whichever is the machine's): netavark
-# 1.14 sets up podman's default bridge network with `nft`. It only installs
-# the tool; the nftables service stays disabled.
+# 1.14 sets up podman's default bridge network, and the DNAT rules of its
+# published ports (`podman run -p`), with `nft`. It only installs the tool;
+# the nftables service stays disabled.
 #
 # No crun (runc satisfies podman's "crun | runc"; installed when neither is
 # there), no fuse-overlayfs (root uses the kernel's overlay, or vfs), no

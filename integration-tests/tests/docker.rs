@@ -5,11 +5,15 @@
 //! 20.10 users have) and, with `"features": {"containerd-snapshotter":
 //! true}`, of a `wasi/wasm` image (`docker load` of an OCI archive,
 //! `--platform wasi/wasm`); `-d`, `logs`, `stats`, `pause`, `stop` (under
-//! 2 s), `rm`, `-t`, `exec`, volumes and exit codes.
+//! 2 s), `rm`, `-t`, `exec`, volumes and exit codes; the Wasm HTTP server
+//! reached from the host through a published port (`-p HOSTPORT:8080`).
 //!
 //! Every test starts its own containerd and dockerd (private roots, state,
 //! exec-root, sockets; `--iptables=false --bridge=none`, so host networking
-//! is untouched; stopped by pid when the test ends, also on failure). After
+//! is untouched; stopped by pid when the test ends, also on failure). The
+//! published-port test gives its dockerd a bridge of its own instead
+//! (`--bridge=rwdkPID-N`, deleted at the end) and Docker's userland proxy,
+//! still without iptables rules. After
 //! `rm` nothing may be left: no runwasm state in Docker's runtime root
 //! (`EXECROOT/runtime-runc/moby`), no cgroup, no mount, no shim.
 //! docs/docker.md follows the same steps.
@@ -25,10 +29,13 @@ use std::fs;
 use std::time::Duration;
 
 use clients::{
-    busybox_image, cgroup_dirs, cpu_ticks, mounts_mentioning, proc_cgroup, run_cmd,
-    runtime_entries, skip, wait_for, wasm_image, CmdOut, Containerd, Dockerd,
+    busybox_image, cgroup_dirs, cpu_ticks, mounts_mentioning, pids_with_cmdline, proc_cgroup,
+    run_cmd, runtime_entries, skip, wait_for, wasm_image, Bridge, CmdOut, Containerd, Dockerd,
 };
-use common::TestEnv;
+use common::{
+    assert_http_hello, free_port, http_get_until, http_hello_peers, loopback, ns_link, refused,
+    TestEnv,
+};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
@@ -461,6 +468,146 @@ fn docker_tty_and_exec() {
     t.assert_gone(&id);
 }
 
+/// Issue 5, item 3 through Docker: the Wasm HTTP server
+/// (`modules/http_hello.c`, `/http_hello.wasm` in the `wasi/wasm` image)
+/// run detached with `-p HOSTPORT:8080` on the default bridge network and
+/// fetched from the host at `127.0.0.1:HOSTPORT`, as docs/docker.md shows.
+/// Docker asks runwasm for a new network namespace and a `prestart` hook
+/// (`libnetwork-setkey`) through which dockerd moves the container's veth
+/// into it. The test's dockerd has a bridge of its own and no iptables
+/// rules, so Docker's userland proxy (`docker-proxy`, listening on the host
+/// port) forwards the connection over the bridge: the module sees it come
+/// from the bridge's gateway address.
+#[test]
+fn docker_wasm_http_server_through_a_published_port() {
+    let Some(t) = Dk::setup_with_bridge(
+        "docker_wasm_http_server_through_a_published_port",
+        "dkport",
+        true,
+    ) else {
+        return;
+    };
+    let bridge = t.dockerd.bridge.as_ref().expect("a dockerd with a bridge");
+    t.load_wasi();
+    let net = t.docker(&[
+        "network",
+        "inspect",
+        "bridge",
+        "-f",
+        r#"{{index .Options "com.docker.network.bridge.name"}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}"#,
+    ]);
+    net.assert_ok();
+    assert_eq!(
+        net.out(),
+        format!("{} {} {}", bridge.name, bridge.subnet, bridge.gateway),
+        "dockerd's default network is not the test's bridge:\n{net}"
+    );
+
+    let port = free_port();
+    let publish = format!("{port}:8080");
+    let run = t.docker(&[
+        "run",
+        "-d",
+        "--runtime=runwasm",
+        "--platform",
+        "wasi/wasm",
+        "-p",
+        &publish,
+        "--entrypoint",
+        "/http_hello.wasm",
+        WASI_IMAGE,
+    ]);
+    run.assert_ok();
+    let id = run.out().to_string();
+    let logs = || t.docker(&["logs", &id]);
+    assert!(
+        wait_for(Duration::from_secs(5), || logs()
+            .stdout
+            .contains("listening on 0.0.0.0:8080\n")),
+        "http_hello never listened:\n{}",
+        logs()
+    );
+    let info = t.inspect(&id);
+    assert_eq!(info["HostConfig"]["Runtime"], "runwasm");
+    let pid = info["State"]["Pid"].as_i64().unwrap() as i32;
+    assert_ne!(
+        ns_link(pid, "net"),
+        ns_link(0, "net"),
+        "the server is in the host's network namespace: the port would not need publishing"
+    );
+    let net = &info["NetworkSettings"];
+    assert_eq!(net["Gateway"], bridge.gateway.as_str(), "{net}");
+    let ip = net["IPAddress"].as_str().unwrap_or_default().to_string();
+    let net_prefix = format!("{}.", bridge.gateway.rsplit_once('.').unwrap().0);
+    assert!(
+        ip.starts_with(&net_prefix),
+        "the container's address {ip:?} is not in {}",
+        bridge.subnet
+    );
+    assert!(
+        !bridge.ports().is_empty(),
+        "no veth of the container on {}",
+        bridge.name
+    );
+    let ports = t.docker(&["port", &id, "8080/tcp"]);
+    ports.assert_ok();
+    assert!(
+        ports.stdout.lines().any(|l| l == format!("0.0.0.0:{port}")),
+        "{ports}"
+    );
+    let proxy_of_port = || {
+        pids_with_cmdline(&[
+            "docker-proxy",
+            &format!("-host-port {port} "),
+            &format!("-container-ip {ip} "),
+            "-container-port 8080 ",
+        ])
+    };
+    assert!(
+        !proxy_of_port().is_empty(),
+        "no docker-proxy forwards port {port} to {ip}:8080"
+    );
+
+    let resp = http_get_until(loopback(port), "/", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("GET http://127.0.0.1:{port}/: {e}\n{}", logs()));
+    assert_http_hello(&resp, &logs());
+    // The request crossed the bridge: docker-proxy connects to the
+    // container from the bridge's address.
+    assert!(
+        wait_for(Duration::from_secs(2), || http_hello_peers(&logs().stdout)
+            == [bridge.gateway.clone()]),
+        "the module should have served one request from the gateway {}:\n{}",
+        bridge.gateway,
+        logs()
+    );
+
+    let stop = t.docker(&["stop", &id]);
+    stop.assert_ok();
+    assert!(
+        stop.elapsed < Duration::from_secs(2),
+        "docker stop of the serving module took {:?}\n{stop}",
+        stop.elapsed
+    );
+    assert_eq!(t.inspect(&id)["State"]["ExitCode"], 143);
+    t.docker(&["rm", &id]).assert_ok();
+    t.assert_gone(&id);
+    assert!(
+        wait_for(Duration::from_secs(5), || proxy_of_port().is_empty()),
+        "docker-proxy for port {port} left after rm: {:?}",
+        proxy_of_port()
+    );
+    assert!(
+        refused(loopback(port)),
+        "127.0.0.1:{port} still accepts connections after rm"
+    );
+    assert_eq!(
+        bridge.ports(),
+        Vec::<String>::new(),
+        "veths left on {} after rm",
+        bridge.name
+    );
+}
+
 /// A missing module is "command not found" to Docker, as a missing
 /// executable is with runc: `docker run` exits 127. (The Docker CLI looks
 /// for the exact lower-case text "no such file or directory" or
@@ -498,12 +645,42 @@ struct Dk {
 }
 
 impl Dk {
+    /// The daemons, dockerd without a bridge.
     fn setup(name: &str, short: &str, snapshotter: bool) -> Option<Dk> {
+        Self::start(name, short, snapshotter, false)
+    }
+
+    /// The daemons, dockerd with a bridge of its own and Docker's userland
+    /// proxy (what `docker run -p` needs without iptables).
+    fn setup_with_bridge(name: &str, short: &str, snapshotter: bool) -> Option<Dk> {
+        Self::start(name, short, snapshotter, true)
+    }
+
+    fn start(name: &str, short: &str, snapshotter: bool, with_bridge: bool) -> Option<Dk> {
         let env = TestEnv::new(short)?;
         if let Err(why) = Dockerd::installed() {
             skip(name, &why);
             return None;
         }
+        let bridge = if with_bridge {
+            if Dockerd::proxy_bin().is_none() {
+                skip(
+                    name,
+                    "docker-proxy is not installed: with --iptables=false only Docker's \
+                     userland proxy publishes ports (Debian's docker.io ships /usr/sbin/docker-proxy)",
+                );
+                return None;
+            }
+            match Bridge::create() {
+                Ok(b) => Some(b),
+                Err(why) => {
+                    skip(name, &format!("no bridge for dockerd: {why}"));
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
         let ctd = match Containerd::start(&env.tmp().join("ctd"), &env.bin, false, "") {
             Ok(c) => c,
             Err(why) => {
@@ -511,7 +688,12 @@ impl Dk {
                 return None;
             }
         };
-        let dockerd = match Dockerd::start(&env.tmp().join("dk"), &ctd, &env.bin, snapshotter) {
+        let dir = env.tmp().join("dk");
+        let started = match bridge {
+            None => Dockerd::start(&dir, &ctd, &env.bin, snapshotter),
+            Some(b) => Dockerd::start_with_bridge(&dir, &ctd, &env.bin, snapshotter, b),
+        };
+        let dockerd = match started {
             Ok(d) => d,
             Err(why) => {
                 skip(name, &format!("dockerd cannot start here: {why}"));

@@ -9,8 +9,9 @@
 //! podman/conmon: run, exit codes, run -d + logs, stop (a Wasm container
 //! stops in under 2 s), kill, pause/unpause, restart, rm, -t, -i, exec,
 //! volumes, `--platform wasi/wasm` picking runwasm by itself, Wasm detected
-//! by magic bytes, the default bridge network, and after `rm`: no state in
-//! runwasm's root, no cgroup, no mount, no process.
+//! by magic bytes, the default bridge network, the Wasm HTTP server reached
+//! through a published port (`-p HOSTPORT:8080`), and after `rm`: no state
+//! in runwasm's root, no cgroup, no mount, no process.
 //!
 //! podman passes no `--root`, so runwasm uses its default `/run/runwasm`.
 //! Every test skips with a printed reason when podman or buildah is missing
@@ -28,7 +29,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{
-    busybox, euid, module, pid_alive, runwasm_bin, runwasm_processes_mentioning, wait_until,
+    assert_http_hello, busybox, euid, free_port, http_get_until, http_hello_peers, loopback,
+    module, ns_link, pid_alive, refused, runwasm_bin, runwasm_processes_mentioning, wait_until,
 };
 
 /// The Wasm image of docs/podman.md: `/hello.wasm` as entrypoint,
@@ -41,6 +43,10 @@ const MODULES: &str = "localhost/runwasm-test/modules:latest";
 /// Wasm module without the `.wasm` suffix (what Docker 20.10 and podman
 /// without annotations hand over): only the magic bytes say it is Wasm.
 const MAGIC: &str = "localhost/runwasm-test/magic:latest";
+/// The HTTP server of docs/podman.md's published-port example:
+/// `/http_hello.wasm` (modules/http_hello.c) as entrypoint, `wasi/wasm`;
+/// built by the test that uses it.
+const HTTP: &str = "localhost/runwasm-test/http-hello:latest";
 /// A native image: the host's static busybox with its applets linked in
 /// `/bin`, cmd `/bin/sh`.
 const BUSYBOX: &str = "localhost/runwasm-test/busybox:latest";
@@ -671,6 +677,160 @@ fn podman_wasm_default_bridge_network() {
     assert!(!ip.is_empty(), "no IP address on the bridge");
     p.podman_s(&format!("rm -f -t 0 {}", c.name)).assert_code(0);
     assert_gone(p, &cap.id, Some(&cap));
+}
+
+/// Issue 5, item 3 through podman: the Wasm HTTP server
+/// (`modules/http_hello.c`) on podman's default bridge network with
+/// `-p HOSTPORT:8080`, fetched from the host at `127.0.0.1:HOSTPORT`, as
+/// docs/podman.md shows. netavark forwards the port (DNAT in its nftables
+/// table `inet netavark`; conmon only holds the host port open), so the
+/// module sees the request come from the bridge's gateway, masqueraded.
+#[test]
+fn podman_wasm_http_server_through_a_published_port() {
+    const TEST: &str = "podman_wasm_http_server_through_a_published_port";
+    let Some(p) = Podman::get(TEST) else {
+        return;
+    };
+    // The image, as docs/podman.md builds it.
+    let c = p.buildah_ok(&["from", "scratch"]).unwrap();
+    p.buildah_ok(&[
+        "copy",
+        &c,
+        module("http_hello").to_str().unwrap(),
+        "/http_hello.wasm",
+    ])
+    .unwrap();
+    p.buildah_ok(&[
+        "config",
+        "--os",
+        "wasi",
+        "--arch",
+        "wasm",
+        "--entrypoint",
+        r#"["/http_hello.wasm"]"#,
+        "--annotation",
+        "module.wasm.image/variant=compat",
+        &c,
+    ])
+    .unwrap();
+    p.buildah_ok(&["commit", "--rm", &c, HTTP]).unwrap();
+
+    let port = free_port();
+    let publish = format!("{port}:8080");
+    let c = p.container("web");
+    let run = p.podman(&[
+        "run",
+        "-d",
+        "--runtime",
+        "runwasm",
+        "--name",
+        &c.name,
+        "-p",
+        &publish,
+        HTTP,
+    ]);
+    if run.code != 0 && netavark_firewall_failed(&run.stderr) {
+        skip(&format!(
+            "SKIPPED {TEST}: podman cannot publish ports on this machine: netavark's \
+             firewall set-up failed (see docs/podman.md, Troubleshooting): {}",
+            run.stderr.trim()
+        ));
+        return;
+    }
+    run.assert_code(0);
+    assert_eq!(p.inspect(&c.name, "{{.OCIRuntime}}"), "runwasm");
+    assert!(
+        p.wait_logs(
+            &c.name,
+            "listening on 0.0.0.0:8080\n",
+            Duration::from_secs(5)
+        ),
+        "http_hello never listened: {}",
+        p.podman_s(&format!("logs {}", c.name))
+    );
+    let ports = p.podman_s(&format!("port {}", c.name));
+    ports.assert_code(0);
+    assert_eq!(
+        ports.stdout.trim(),
+        format!("8080/tcp -> 0.0.0.0:{port}"),
+        "{ports}"
+    );
+    let cap = Captured::new(p, &c.name);
+    let pid: i32 = p.inspect(&c.name, "{{.State.Pid}}").parse().unwrap();
+    assert_ne!(
+        ns_link(pid, "net"),
+        ns_link(0, "net"),
+        "the server is in the host's network namespace: the port would not need publishing"
+    );
+    let firewall = netavark_nft();
+    if let Some(rules) = &firewall {
+        assert!(
+            rules.contains(&format!("dport {port} ")),
+            "no DNAT rule for port {port} in netavark's table:\n{rules}"
+        );
+    }
+
+    let resp = http_get_until(loopback(port), "/", Duration::from_secs(10)).unwrap_or_else(|e| {
+        panic!(
+            "GET http://127.0.0.1:{port}/: {e}\n{}",
+            p.podman_s(&format!("logs {}", c.name))
+        )
+    });
+    let logs = p.podman_s(&format!("logs {}", c.name));
+    assert_http_hello(&resp, &logs);
+    // The request crossed the bridge: netavark masquerades a connection
+    // from the host's loopback to the bridge's gateway address.
+    let gateway = p.inspect(&c.name, "{{.NetworkSettings.Gateway}}");
+    assert!(
+        wait_until(Duration::from_secs(2), || http_hello_peers(
+            &p.podman(&["logs", &c.name]).stdout
+        ) == [gateway.clone()]),
+        "the module should have served one request from the gateway {gateway}: {}",
+        p.podman_s(&format!("logs {}", c.name))
+    );
+
+    let stop = p.podman_s(&format!("stop {}", c.name));
+    stop.assert_code(0);
+    assert!(
+        stop.elapsed < STOP_LIMIT,
+        "podman stop of the serving module took {:?}",
+        stop.elapsed
+    );
+    assert_eq!(p.inspect(&c.name, "{{.State.ExitCode}}"), "143");
+    p.podman_s(&format!("rm {}", c.name)).assert_code(0);
+    assert_gone(p, &cap.id, Some(&cap));
+    assert!(
+        refused(loopback(port)),
+        "127.0.0.1:{port} still accepts connections after rm"
+    );
+    if firewall.is_some() {
+        let rules = netavark_nft().unwrap_or_default();
+        assert!(
+            !rules.contains(&format!("dport {port} ")),
+            "netavark's DNAT rule for port {port} is left after rm:\n{rules}"
+        );
+    }
+}
+
+/// Whether podman's error is netavark failing to set up its firewall rules
+/// (no `nft`/`iptables`, or a kernel without the netfilter support).
+fn netavark_firewall_failed(stderr: &str) -> bool {
+    stderr.contains("netavark")
+        && ["nftables", "iptables", "firewall", "nft:"]
+            .iter()
+            .any(|w| stderr.contains(w))
+}
+
+/// netavark's nftables table (`nft list table inet netavark`), when it
+/// uses nftables on this machine.
+fn netavark_nft() -> Option<String> {
+    which("nft")?;
+    let out = run_cmd(
+        Command::new("nft").args(["list", "table", "inet", "netavark"]),
+        None,
+        Duration::from_secs(10),
+    );
+    (out.code == 0).then_some(out.stdout)
 }
 
 // ---------------------------------------------------------------------------

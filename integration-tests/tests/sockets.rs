@@ -12,7 +12,7 @@ mod common;
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -27,9 +27,6 @@ const SEC: Duration = Duration::from_secs(1);
 
 /// Connect, read and write timeout of the test's own sockets.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What `http_hello` answers.
-const BODY: &str = "Hello from Wasm!\n";
 
 #[test]
 fn http_hello_serves_in_the_host_network_namespace() {
@@ -49,7 +46,7 @@ fn http_hello_serves_in_the_host_network_namespace() {
     for path in ["/", "/hello"] {
         let resp = http_get(loopback(port), path)
             .unwrap_or_else(|e| panic!("GET {path} from 127.0.0.1:{port}: {e}\n{srv}"));
-        assert_hello(&resp, &srv);
+        assert_http_hello(&resp, &srv);
     }
 
     // Two requests served: the module returns from main.
@@ -108,7 +105,7 @@ fn http_hello_serves_in_a_network_namespace_joined_by_path() {
     );
     let resp = in_netns(&ns.path(), || http_get(loopback(port), "/"))
         .unwrap_or_else(|e| panic!("GET / from 127.0.0.1:{port} in {}: {e}\n{srv}", ns.name));
-    assert_hello(&resp, &srv);
+    assert_http_hello(&resp, &srv);
 
     assert!(wait_pid_exit(srv.pid, 5 * SEC), "{srv}");
     assert!(srv.stdout().contains("request 1 from 127.0.0.1:"), "{srv}");
@@ -131,7 +128,7 @@ fn http_hello_serves_in_a_new_network_namespace() {
     let ns = NetNs::attach("newns", srv.pid);
     let resp = in_netns(&ns.path(), || http_get(loopback(port), "/"))
         .unwrap_or_else(|e| panic!("GET / from 127.0.0.1:{port} in {}: {e}\n{srv}", ns.name));
-    assert_hello(&resp, &srv);
+    assert_http_hello(&resp, &srv);
     assert!(wait_pid_exit(srv.pid, 5 * SEC), "{srv}");
     env.run(&["delete", id.as_str()]).assert_ok();
 }
@@ -243,7 +240,7 @@ fn a_serving_module_stops_at_once_on_sigterm() {
             bg.stderr_now()
         )
     });
-    assert_hello(&resp, &bg.stdout_now());
+    assert_http_hello(&resp, &bg.stdout_now());
 
     // Blocked in sock_accept, a host call: SIGTERM still ends it at once.
     let sent = Instant::now();
@@ -267,17 +264,6 @@ fn a_serving_module_stops_at_once_on_sigterm() {
 // ---------------------------------------------------------------------------
 
 /// A port no socket of the host's network namespace is bound to right now.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0))
-        .and_then(|l| l.local_addr())
-        .expect("bind 0.0.0.0:0")
-        .port()
-}
-
-fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
-}
-
 /// A bundle running `/http_hello.wasm PORT [N]`.
 fn http_bundle(env: &TestEnv, port: u16, requests: Option<u32>) -> Bundle {
     let port = port.to_string();
@@ -357,56 +343,6 @@ fn start_server(env: &TestEnv, id: &str, b: &Bundle, port: u16) -> Server {
         "http_hello never listened\n{srv}\n{out}"
     );
     srv
-}
-
-/// `GET path` over HTTP/1.1 with `Connection: close`; the whole response.
-fn http_get(addr: SocketAddr, path: &str) -> io::Result<String> {
-    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    s.set_write_timeout(Some(IO_TIMEOUT))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: runwasm-tests\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
-/// Asserts `resp` is http_hello's answer: 200, a matching Content-Length,
-/// `Connection: close` and the body.
-#[track_caller]
-fn assert_hello(resp: &str, ctx: &dyn std::fmt::Display) {
-    let (head, body) = resp
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no end of headers in {resp:?}\n{ctx}"));
-    let mut lines = head.split("\r\n");
-    assert_eq!(lines.next(), Some("HTTP/1.1 200 OK"), "{resp:?}\n{ctx}");
-    let header = |name: &str| {
-        head.split("\r\n").skip(1).find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-    };
-    assert_eq!(
-        header("Content-Length"),
-        Some(BODY.len().to_string()),
-        "{resp:?}\n{ctx}"
-    );
-    assert_eq!(
-        header("Connection").as_deref(),
-        Some("close"),
-        "{resp:?}\n{ctx}"
-    );
-    assert_eq!(body, BODY, "{resp:?}\n{ctx}");
-}
-
-/// Whether connecting to `addr` is refused (nothing listens there).
-fn refused(addr: SocketAddr) -> bool {
-    matches!(
-        TcpStream::connect_timeout(&addr, IO_TIMEOUT),
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused
-    )
 }
 
 /// Accepts one connection (within [`CMD_TIMEOUT`]), reads one line, answers

@@ -8,6 +8,9 @@
 //! Nothing here touches a system daemon: the daemons get `--config` /
 //! `--config-file` files in the test's temporary directory, and dockerd runs
 //! with `--iptables=false --bridge=none`, so no host networking changes.
+//! The exception is the published-port test: its dockerd gets a bridge of
+//! its own ([`Bridge`], created and deleted by the test; still no iptables
+//! rules: Docker's userland proxy forwards the port).
 //! The one shared location is `/run/containerd/s/`, where the runc shim puts
 //! its socket (a path containerd 1.7 hard-codes; the name is a hash of our
 //! private socket address, so it never clashes with a system containerd).
@@ -933,10 +936,13 @@ fn shim_socket(address: &Path, shim_cmdline: &str) -> Option<PathBuf> {
 
 /// A private dockerd on a private containerd: `--config-file`,
 /// `--data-root`, `--exec-root`, `--pidfile` and `-H unix://…` under DIR,
-/// `--containerd` the given socket, no iptables, no bridge, containers in
-/// the cgroup parent `/rwit-docker-PID-N` (removed at the end). Dropping
-/// it removes every container (`docker rm -f`), stops dockerd by pid
-/// (SIGTERM, 15 s, SIGKILL) and unmounts what is left under DIR.
+/// `--containerd` the given socket, no iptables, containers in the cgroup
+/// parent `/rwit-docker-PID-N` (removed at the end). No bridge
+/// (`--bridge=none --userland-proxy=false`), or with
+/// [`Dockerd::start_with_bridge`] a [`Bridge`] of its own and Docker's
+/// userland proxy publishing ports. Dropping it removes every container
+/// (`docker rm -f`), stops dockerd by pid (SIGTERM, 15 s, SIGKILL),
+/// unmounts what is left under DIR and deletes the bridge.
 pub struct Dockerd {
     pub dir: PathBuf,
     pub sock: PathBuf,
@@ -946,6 +952,9 @@ pub struct Dockerd {
     pub exec_root: PathBuf,
     pub log: PathBuf,
     pub cgroup_parent: String,
+    /// The daemon's default bridge network, if it has one (dropped after
+    /// dockerd has stopped: fields drop after `Drop::drop`).
+    pub bridge: Option<Bridge>,
     io_dir: PathBuf,
     child: Child,
 }
@@ -986,13 +995,48 @@ impl Dockerd {
         })
     }
 
-    /// Starts dockerd in `dir` on `containerd`; Err (with the log's tail)
-    /// when it does not answer within 30 s.
+    /// Starts dockerd in `dir` on `containerd`, without a bridge; Err (with
+    /// the log's tail) when it does not answer within 30 s.
     pub fn start(
         dir: &Path,
         containerd: &Containerd,
         runwasm: &Path,
         snapshotter: bool,
+    ) -> Result<Dockerd, String> {
+        Self::launch(dir, containerd, runwasm, snapshotter, None)
+    }
+
+    /// Starts dockerd as [`Dockerd::start`] does, with `bridge` as its
+    /// default network (`--bridge=NAME`) and Docker's userland proxy
+    /// (`docker-proxy`) publishing ports: with `--iptables=false` there is
+    /// no DNAT rule, and the proxy, listening on the host port, is what
+    /// forwards a connection to the container's address on the bridge.
+    pub fn start_with_bridge(
+        dir: &Path,
+        containerd: &Containerd,
+        runwasm: &Path,
+        snapshotter: bool,
+        bridge: Bridge,
+    ) -> Result<Dockerd, String> {
+        Self::launch(dir, containerd, runwasm, snapshotter, Some(bridge))
+    }
+
+    /// Docker's userland proxy, which publishes ports when dockerd runs
+    /// without iptables.
+    pub fn proxy_bin() -> Option<PathBuf> {
+        find_exe(&[
+            "/usr/sbin/docker-proxy",
+            "/usr/bin/docker-proxy",
+            "docker-proxy",
+        ])
+    }
+
+    fn launch(
+        dir: &Path,
+        containerd: &Containerd,
+        runwasm: &Path,
+        snapshotter: bool,
+        bridge: Option<Bridge>,
     ) -> Result<Dockerd, String> {
         fs::create_dir_all(dir).unwrap();
         let cgroup_parent = format!(
@@ -1013,6 +1057,17 @@ impl Dockerd {
         let log = dir.join("dockerd.log");
         let dockerd = find_exe(&["/usr/sbin/dockerd", "dockerd"]).ok_or("no dockerd")?;
         let client = Self::client_bin().ok_or("no docker client")?;
+        let net_flags: Vec<String> = match &bridge {
+            None => vec!["--bridge=none".into(), "--userland-proxy=false".into()],
+            Some(b) => {
+                let proxy = Self::proxy_bin().ok_or("no docker-proxy")?;
+                vec![
+                    format!("--bridge={}", b.name),
+                    "--userland-proxy=true".into(),
+                    format!("--userland-proxy-path={}", proxy.display()),
+                ]
+            }
+        };
         let child = daemon_cmd(&dockerd)
             .arg("--config-file")
             .arg(&daemon_json)
@@ -1031,9 +1086,8 @@ impl Dockerd {
                 "--ip6tables=false",
                 "--ip-forward=false",
                 "--ip-masq=false",
-                "--bridge=none",
-                "--userland-proxy=false",
             ])
+            .args(&net_flags)
             .stdin(Stdio::null())
             .stdout(File::create(&log).unwrap())
             .stderr(File::create(&log).unwrap())
@@ -1048,6 +1102,7 @@ impl Dockerd {
             exec_root,
             log,
             cgroup_parent,
+            bridge,
             io_dir: dir.join("io"),
             child,
         };
@@ -1122,6 +1177,121 @@ impl Drop for Dockerd {
 }
 
 // ---------------------------------------------------------------------------
+// A bridge for a private dockerd
+// ---------------------------------------------------------------------------
+
+/// A Linux bridge of the test's own for a private dockerd's
+/// `--bridge=NAME`: named `rwdkPID-N`, with the address `172.31.X.1/24`
+/// for an X no address or route of the host uses. dockerd creates only
+/// `docker0` by itself, and two daemons on one `docker0` would hand out the
+/// same container addresses; given a bridge, dockerd makes the bridge's
+/// address its default network's gateway and subnet. Deleted (`ip link
+/// del`) when dropped; [`Bridge::create`] also deletes the bridges of test
+/// processes that are gone.
+pub struct Bridge {
+    pub name: String,
+    /// `172.31.X.1`
+    pub gateway: String,
+    /// `172.31.X.0/24`
+    pub subnet: String,
+    ip: PathBuf,
+}
+
+static BRIDGE_SEQ: AtomicUsize = AtomicUsize::new(0);
+static BRIDGE_LOCK: Mutex<()> = Mutex::new(());
+
+impl Bridge {
+    /// Creates the bridge; Err says why it cannot be made here.
+    pub fn create() -> Result<Bridge, String> {
+        let ip = find_exe(&["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip", "ip"])
+            .ok_or("the ip command (iproute2) is not installed")?;
+        // One at a time: choosing a free /24 and taking it is not atomic.
+        let _guard = BRIDGE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        remove_stale_bridges(&ip);
+        let pid = std::process::id() as usize;
+        let n = BRIDGE_SEQ.fetch_add(1, Ordering::SeqCst);
+        // At most 15 bytes (IFNAMSIZ - 1): pids have at most 7 digits.
+        let name = format!("rwdk{pid}-{}", n % 100);
+        let used = ip_cmd(&ip, &["-4", "-o", "addr", "show"])?
+            + &ip_cmd(&ip, &["-4", "route", "show", "table", "all"])?;
+        let start = pid + n;
+        let x = (0..254)
+            .map(|i| (start + i) % 254 + 1)
+            .find(|x| !used.contains(&format!("172.31.{x}.")))
+            .ok_or("every 172.31.X.0/24 is in use on this machine")?;
+        ip_cmd(&ip, &["link", "add", &name, "type", "bridge"])
+            .map_err(|e| format!("cannot create a bridge: {e}"))?;
+        let b = Bridge {
+            name,
+            gateway: format!("172.31.{x}.1"),
+            subnet: format!("172.31.{x}.0/24"),
+            ip,
+        };
+        ip_cmd(
+            &b.ip,
+            &["addr", "add", &format!("{}/24", b.gateway), "dev", &b.name],
+        )?;
+        Ok(b)
+    }
+
+    /// The interfaces attached to the bridge (containers' veth ends).
+    pub fn ports(&self) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(format!("/sys/class/net/{}/brif", self.name))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = ip_cmd(&self.ip, &["link", "del", &self.name]);
+    }
+}
+
+/// `ip ARGS…`: its stdout, or Err with its stderr.
+fn ip_cmd(ip: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(ip)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", ip.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ip {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Deletes the `rwdkPID-N` bridges whose test process is gone.
+fn remove_stale_bridges(ip: &Path) {
+    let Ok(rd) = fs::read_dir("/sys/class/net") else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("rwdk")
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = ip_cmd(ip, &["link", "del", &name]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The test images
 // ---------------------------------------------------------------------------
 
@@ -1134,6 +1304,7 @@ pub const WASM_MODULES: &[&str] = &[
     "echo",
     "write_file",
     "memhog",
+    "http_hello",
 ];
 
 /// A Wasm image: the test modules at `/NAME.wasm`, entrypoint

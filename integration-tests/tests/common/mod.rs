@@ -1308,3 +1308,121 @@ pub fn runc_spec() -> Value {
     })
     .clone()
 }
+
+// ---------------------------------------------------------------------------
+// HTTP: talking to modules/http_hello.c
+// ---------------------------------------------------------------------------
+
+/// What `http_hello` answers every request with.
+pub const HTTP_HELLO_BODY: &str = "Hello from Wasm!\n";
+
+/// Connect, read and write timeout of the tests' own HTTP connections.
+pub const HTTP_IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A TCP port that nothing listens on (bound on 0.0.0.0 and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, 0))
+        .and_then(|l| l.local_addr())
+        .expect("bind 0.0.0.0:0")
+        .port()
+}
+
+/// `127.0.0.1:PORT`.
+pub fn loopback(port: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port))
+}
+
+/// `GET path` over HTTP/1.1 with `Connection: close`; the whole response
+/// (read until the server closes the connection).
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<String> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, HTTP_IO_TIMEOUT)?;
+    s.set_read_timeout(Some(HTTP_IO_TIMEOUT))?;
+    s.set_write_timeout(Some(HTTP_IO_TIMEOUT))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: runwasm-tests\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// [`http_get`] every 100 ms until a response with a complete head arrives
+/// or `timeout` passes. A published port may accept before the server
+/// behind it listens (podman's DNAT answers with a reset, Docker's
+/// docker-proxy accepts and closes at once): those attempts are retried.
+/// Err says how many attempts failed and how the last one did.
+pub fn http_get_until(
+    addr: std::net::SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let deadline = Instant::now() + timeout;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let last = match http_get(addr, path) {
+            Ok(resp) if resp.contains("\r\n\r\n") => return Ok(resp),
+            Ok(resp) => format!("incomplete response {resp:?}"),
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "no HTTP response from {addr} within {timeout:?} ({attempts} attempts; the last: {last})"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Asserts `resp` is http_hello's answer: 200, a matching Content-Length,
+/// `Connection: close` and the body.
+#[track_caller]
+pub fn assert_http_hello(resp: &str, ctx: &dyn fmt::Display) {
+    let (head, body) = resp
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no end of headers in {resp:?}\n{ctx}"));
+    let mut lines = head.split("\r\n");
+    assert_eq!(lines.next(), Some("HTTP/1.1 200 OK"), "{resp:?}\n{ctx}");
+    let header = |name: &str| {
+        head.split("\r\n").skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    };
+    assert_eq!(
+        header("Content-Length"),
+        Some(HTTP_HELLO_BODY.len().to_string()),
+        "{resp:?}\n{ctx}"
+    );
+    assert_eq!(
+        header("Connection").as_deref(),
+        Some("close"),
+        "{resp:?}\n{ctx}"
+    );
+    assert_eq!(body, HTTP_HELLO_BODY, "{resp:?}\n{ctx}");
+}
+
+/// Whether connecting to `addr` is refused (nothing listens there).
+pub fn refused(addr: std::net::SocketAddr) -> bool {
+    matches!(
+        std::net::TcpStream::connect_timeout(&addr, HTTP_IO_TIMEOUT),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// The peers `http_hello` logged, in order: the `ADDR` of each
+/// `request N from ADDR:PORT: …` line of its output.
+pub fn http_hello_peers(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("request ")?;
+            let (_, from) = rest.split_once(" from ")?;
+            let (peer, _) = from.split_once(": ")?;
+            let (ip, _port) = peer.rsplit_once(':')?;
+            Some(ip.to_string())
+        })
+        .collect()
+}
