@@ -3,9 +3,10 @@
 //! WasmEdge version, the compiler options, the host CPU).
 //!
 //! Layout under the cache directory (default `/var/lib/runwasm/aot`):
-//! `v1/KEY.wasm` (a universal wasm: the module plus its native section),
-//! `v1/KEY.sum` (the sha256 of that file, checked on every load, so a
-//! corrupt or truncated entry is recompiled, never run), `v1/KEY.lock`
+//! `v1/KEY.wasm` (a universal wasm: the module plus its native section,
+//! sealed by the executor with a digest of the whole file, host CPU and
+//! WasmEdge version: a corrupt or truncated entry fails the executor's
+//! check on load and is recompiled, never run), `v1/KEY.lock`
 //! (one compile per key at a time), `v1/KEY.hist` (how long the module ran
 //! interpreted, for the `auto` policy). Entries are written to a temporary
 //! name and renamed; their mtime is their last use, and the cache is kept
@@ -150,21 +151,17 @@ impl Cache {
         self.dir.join(format!("{key}.{ext}"))
     }
 
-    /// A valid entry for `key`, marked as just used; a corrupt one is
-    /// removed.
+    /// The entry for `key`, if there is one, marked as just used. Its
+    /// contents are checked by the executor when it loads it (the seal), so
+    /// a warm start reads and hashes the file once, not twice.
     pub fn lookup(&self, key: &str) -> Option<PathBuf> {
         let file = self.path(key, "wasm");
-        let want = fs::read_to_string(self.path(key, "sum")).ok()?;
-        let got = fs::read(&file).ok().map(|b| sha256_hex(&b));
-        if got.as_deref() != Some(want.trim()) {
-            tracing::warn!("AOT cache entry {key} is corrupt; it will be recompiled");
-            self.remove(key);
-            return None;
-        }
-        let _ = File::open(&file).and_then(|f| f.set_modified(SystemTime::now()));
+        let f = File::open(&file).ok()?;
+        let _ = f.set_modified(SystemTime::now());
         Some(file)
     }
 
+    /// Removes an entry (and the checksum file of older releases).
     fn remove(&self, key: &str) {
         for ext in ["wasm", "sum"] {
             let _ = fs::remove_file(self.path(key, ext));
@@ -202,17 +199,10 @@ impl Cache {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
-        let bytes = fs::read(&tmp).map_err(|e| Error::path("read", &tmp, e))?;
-        let sum_tmp = self
-            .dir
-            .join(format!(".{key}.{}.sum.tmp", std::process::id()));
-        fs::write(&sum_tmp, sha256_hex(&bytes)).map_err(|e| Error::path("write", &sum_tmp, e))?;
-        // The module first, then its checksum: a reader that finds the sum
-        // finds the whole module.
+        // Complete before it gets its name: a reader never sees a torn file.
         fs::rename(&tmp, self.path(key, "wasm"))
             .map_err(|e| Error::path("write AOT cache entry", &self.path(key, "wasm"), e))?;
-        fs::rename(&sum_tmp, self.path(key, "sum"))
-            .map_err(|e| Error::path("write AOT cache entry", &self.path(key, "sum"), e))?;
+        let _ = fs::remove_file(self.path(key, "sum"));
         drop(lock);
         self.evict(Some(key));
         Ok(self.path(key, "wasm"))
@@ -339,18 +329,23 @@ pub fn load_module(
     }
     let cache = Cache::new(settings);
     let key = key(bytes, &engine.version());
+    // An entry that fails the executor's check (corrupt, truncated, from
+    // another CPU) is replaced: it was compiled because the policy wanted
+    // it, so it is compiled again.
+    let mut replace = false;
     if let Some(p) = cache.lookup(&key) {
         match engine.load_file(&p) {
             Ok(l) => return Ok((l, None)),
             Err(e) => {
-                tracing::warn!("AOT cache entry {key}: {e}; removing it");
+                tracing::warn!("AOT cache entry {key}: {e}; it will be recompiled");
                 cache.remove(&key);
+                replace = true;
             }
         }
     }
     let compile_now = match settings.policy {
         Policy::Always => true,
-        Policy::Auto => cache.history(&key).is_some_and(|d| d > AUTO_THRESHOLD),
+        Policy::Auto => replace || cache.history(&key).is_some_and(|d| d > AUTO_THRESHOLD),
         Policy::Never => false,
     };
     if compile_now {
@@ -403,7 +398,7 @@ mod tests {
     }
 
     #[test]
-    fn compile_once_then_hit_and_detect_corruption() {
+    fn compile_once_then_hit() {
         let tmp = tempfile::tempdir().unwrap();
         let c = cache(tmp.path(), 1 << 20);
         let compiles = std::cell::Cell::new(0);
@@ -415,8 +410,9 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"native");
         c.get_or_compile("k1", compile).unwrap();
         assert_eq!(compiles.get(), 1);
-        // Truncated behind our back: detected, recompiled.
-        fs::write(&p, b"nat").unwrap();
+        // Removed (as load_module does with an entry the executor
+        // rejects): compiled again.
+        c.remove("k1");
         assert!(c.lookup("k1").is_none());
         c.get_or_compile("k1", compile).unwrap();
         assert_eq!(compiles.get(), 2);
