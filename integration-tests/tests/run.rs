@@ -493,3 +493,60 @@ fn run_native_busybox() {
     let out = run(&env, &id, &b);
     assert_eq!(out.code(), 7, "{out}");
 }
+
+/// A module that lives on a volume (a bind mount), not in the rootfs, as
+/// `docker run -v DIR:/mods … /mods/app.wasm` gives it: found through the
+/// mount's source, resolved inside it, and run; the same for a single file
+/// bound over a path. A path outside every mount still means the rootfs.
+#[test]
+fn run_a_module_from_a_bind_mounted_volume() {
+    let Some(env) = TestEnv::new("run_volume") else {
+        return;
+    };
+    let vol = env.tmp().join("vol");
+    fs::create_dir_all(vol.join("sub")).unwrap();
+    fs::copy(module("exit_code"), vol.join("sub/mod.wasm")).unwrap();
+    let single = env.tmp().join("single.wasm");
+    fs::copy(module("hello"), &single).unwrap();
+    let b = env
+        .bundle("hello")
+        .args(&["/mods/sub/../sub/mod.wasm", "7"])
+        .namespaces(&["mount", "pid"])
+        .edit(|c| {
+            c["mounts"] = serde_json::json!([
+                {"destination": "/mods", "type": "bind",
+                 "source": path_str(&vol), "options": ["rbind", "ro"]},
+                {"destination": "/bin/one.wasm", "type": "none",
+                 "source": path_str(&single), "options": ["bind", "ro"]},
+            ]);
+        });
+    fs::remove_file(b.rootfs.join("app.wasm")).unwrap();
+    // Mount points, as an image would have them.
+    fs::create_dir_all(b.rootfs.join("mods")).unwrap();
+    fs::create_dir_all(b.rootfs.join("bin")).unwrap();
+    fs::write(b.rootfs.join("bin/one.wasm"), b"").unwrap();
+    let id = env.id("a");
+    let out = run(&env, &id, &b);
+    assert_eq!(out.code(), 7, "the module on the volume ran:\n{out}");
+    env.assert_nothing_left(&id, &[]);
+
+    let b2 = b.args(&["/bin/one.wasm"]);
+    let id = env.id("b");
+    let out = run(&env, &id, &b2);
+    assert_eq!(
+        (out.code(), out.stdout.as_str()),
+        (0, "Hello from Wasm!\n"),
+        "a module bound as a single file:\n{out}"
+    );
+
+    // Not on the volume and not in the rootfs: the rootfs's error.
+    let b3 = b2.args(&["/mods/missing.wasm"]);
+    let id = env.id("c");
+    let out = run(&env, &id, &b3);
+    assert_ne!(out.code(), 0, "{out}");
+    assert!(
+        out.stderr.contains("process.args[0]") && out.stderr.contains("no such file"),
+        "{out}"
+    );
+    env.assert_nothing_left(&id, &[]);
+}

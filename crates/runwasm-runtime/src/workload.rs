@@ -55,7 +55,10 @@ pub fn detect(bundle: &Bundle) -> Result<Workload> {
         );
     let arg0 = &bundle.args()[0];
     let by_suffix = arg0.ends_with(".wasm");
-    let found = find_program(bundle, arg0);
+    let found = match in_bind_mount(bundle, arg0) {
+        Some((guest, opened)) => opened.map(|fd| (guest, fd)),
+        None => find_program(bundle, arg0),
+    };
     let (guest_path, file) = match found {
         Ok(f) => f,
         Err(e) if by_annotation || by_suffix => {
@@ -88,6 +91,77 @@ pub fn detect(bundle: &Bundle) -> Result<Workload> {
         ))
     })?;
     Ok(Workload::Wasm(WasmModule { guest_path, bytes }))
+}
+
+/// `process.args[0]` under the destination of a bind mount (a volume): the
+/// file is not in the rootfs but in the mount's source, which is where it is
+/// read from (the module is read before the mounts exist), resolved inside
+/// that source as the mount will show it. `None` when no bind mount covers
+/// the path (or `arg0` is a bare name, looked up in the rootfs's `PATH`).
+fn in_bind_mount(bundle: &Bundle, arg0: &str) -> Option<(PathBuf, std::io::Result<OwnedFd>)> {
+    if !arg0.contains('/') {
+        return None;
+    }
+    let guest = lexical_clean(&bundle.process().cwd().join(arg0));
+    let mounts = bundle.spec.mounts().as_ref()?;
+    // The last mount over a path is the one that shows.
+    let m = mounts.iter().rev().find(|m| {
+        let bind = m.typ().as_deref() == Some("bind")
+            || m.options()
+                .as_ref()
+                .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"));
+        bind && m.source().is_some()
+            && guest.starts_with(lexical_clean(&Path::new("/").join(m.destination())))
+    })?;
+    let dest = lexical_clean(&Path::new("/").join(m.destination()));
+    let rest = guest.strip_prefix(&dest).unwrap_or(Path::new(""));
+    let source = m.source().as_ref()?;
+    let source = if source.is_absolute() {
+        source.clone()
+    } else {
+        bundle.path.join(source)
+    };
+    let opened = (|| {
+        let fd = if rest.as_os_str().is_empty() {
+            let c = CString::new(source.as_os_str().as_bytes())?;
+            // SAFETY: a valid C string; the returned fd is checked and owned.
+            let fd = unsafe {
+                libc::open(
+                    c.as_ptr(),
+                    libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // SAFETY: fd is fresh and ours.
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        } else {
+            let dir = open_dir(&source)?;
+            open_in_root_flags(&dir, rest, libc::O_RDONLY | libc::O_NONBLOCK)?
+        };
+        if !File::from(fd.try_clone()?).metadata()?.is_file() {
+            return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+        }
+        Ok(fd)
+    })();
+    Some((guest, opened))
+}
+
+/// `path` without `.`, `..` (never above `/`) or repeated separators, by
+/// its text alone.
+fn lexical_clean(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `HOME` as runc sets it when `env` has none (or an empty one): the home
