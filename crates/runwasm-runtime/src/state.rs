@@ -181,6 +181,21 @@ impl StateStore {
         }
     }
 
+    /// Opens an existing container's directory to read it, without waiting
+    /// for another command's lock (runc's `state` and `list` never wait): a
+    /// hook of `create` may well call `runwasm state` on its own container.
+    /// state.json is only ever replaced by rename, so what is read is whole.
+    pub fn peek_container(&self, id: &str) -> Result<ContainerDir> {
+        id::validate(id)?;
+        let path = self.container_path(id);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => ContainerDir::open(id, path, LockWait::No),
+            Ok(_) => Err(Error::NotExist(id.to_string())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::NotExist(id.to_string())),
+            Err(e) => Err(Error::path("open state directory", &path, e)),
+        }
+    }
+
     /// Ids of every directory in the root, ours or not, sorted.
     pub fn ids(&self) -> Result<Vec<String>> {
         let entries = match fs::read_dir(&self.root) {
@@ -204,10 +219,28 @@ pub struct ContainerDir {
     pub id: String,
     pub path: PathBuf,
     lock: File,
+    /// Whether `lock` is held. A directory opened by
+    /// [`StateStore::peek_container`] while another command holds the lock
+    /// is read without it.
+    pub locked: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LockWait {
+    Yes,
+    No,
 }
 
 impl ContainerDir {
     fn lock(id: &str, path: PathBuf, create: bool) -> Result<Self> {
+        Self::open_with(id, path, create, LockWait::Yes)
+    }
+
+    fn open(id: &str, path: PathBuf, wait: LockWait) -> Result<Self> {
+        Self::open_with(id, path, false, wait)
+    }
+
+    fn open_with(id: &str, path: PathBuf, create: bool, wait: LockWait) -> Result<Self> {
         let lock_path = path.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .create(create)
@@ -224,17 +257,25 @@ impl ContainerDir {
                 ErrorKind::NotFound => Error::NotExist(id.to_string()),
                 _ => Error::path("open lock", &lock_path, e),
             })?;
-        loop {
+        let op = match wait {
+            LockWait::Yes => libc::LOCK_EX,
+            // Shared: readers do not exclude each other.
+            LockWait::No => libc::LOCK_SH | libc::LOCK_NB,
+        };
+        let locked = loop {
             // SAFETY: flock on an fd we own.
-            let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
+            let rc = unsafe { libc::flock(lock.as_raw_fd(), op) };
             if rc == 0 {
-                break;
+                break true;
             }
             let e = std::io::Error::last_os_error();
+            if wait == LockWait::No && e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                break false;
+            }
             if e.kind() != ErrorKind::Interrupted {
                 return Err(Error::path("lock", &lock_path, e));
             }
-        }
+        };
         // The directory may have been deleted (and even made again) while
         // we waited: the lock only counts if it is still the one in place.
         let ours = lock.metadata().ok();
@@ -247,6 +288,7 @@ impl ContainerDir {
             id: id.to_string(),
             path,
             lock,
+            locked,
         })
     }
 

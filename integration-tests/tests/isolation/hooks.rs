@@ -221,3 +221,56 @@ fn a_hook_timeout_fails_create_promptly() {
         "the error must say the hook timed out:\n{out}"
     );
 }
+
+/// A createRuntime hook that asks `runwasm state` about its own container
+/// (as network set-up hooks do) gets an answer at once, "creating" with the
+/// init's pid, instead of waiting for the lock `create` holds; so does
+/// `list`. runc's `state` never waits either.
+#[test]
+fn a_create_hook_can_query_the_state_of_its_container() {
+    let Some(env) = TestEnv::new("iso_hookstate") else {
+        return;
+    };
+    let id = env.id("c");
+    let out_file = env.tmp().join("hook-state.json");
+    let list_file = env.tmp().join("hook-list.txt");
+    let query = env.tmp().join("hooks/query");
+    let rw = format!("{} --root {}", path_str(&env.bin), path_str(&env.root));
+    script(
+        &query,
+        &format!(
+            "#!/bin/sh\ncat >/dev/null\n{rw} state {id} > {} 2>&1\n{rw} list > {} 2>&1\n",
+            path_str(&out_file),
+            path_str(&list_file)
+        ),
+    );
+    let b = native(&env, &["sleep", "30"]).edit(|c| {
+        c["hooks"] = json!({
+            "createRuntime": [{ "path": path_str(&query), "timeout": 5 }],
+        });
+    });
+    let t = Instant::now();
+    let created = env.create(&id, &b);
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "create waited for its own hook's `state` ({:?}):\n{}",
+        t.elapsed(),
+        created.out
+    );
+    let text = fs::read_to_string(&out_file).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(v["status"], "creating", "{text}");
+    assert_eq!(v["id"], id.as_str(), "{text}");
+    assert_eq!(
+        v["pid"].as_i64(),
+        Some(read_pid_file(&created.pid_file) as i64),
+        "{text}"
+    );
+    let list = fs::read_to_string(&list_file).unwrap();
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&id) && l.contains("creating")),
+        "{list}"
+    );
+    assert_eq!(env.status(&id).as_deref(), Some("created"));
+}

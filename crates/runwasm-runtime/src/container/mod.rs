@@ -54,6 +54,14 @@ impl Container {
         Ok(Container { dir, state })
     }
 
+    /// Loads a container to read it, without waiting for a lock another
+    /// command holds (`state`, `list`).
+    pub fn peek(store: &StateStore, id: &str) -> Result<Container> {
+        let dir = store.peek_container(id)?;
+        let state = dir.load()?;
+        Ok(Container { dir, state })
+    }
+
     pub fn init_alive(&self) -> bool {
         proc::is_alive(self.state.pid, self.state.init_start_time)
     }
@@ -62,6 +70,9 @@ impl Container {
     /// the exec fifo.
     pub fn status(&self) -> Status {
         match self.state.status {
+            // Someone else holds the lock: the `create` that wrote this is
+            // still at work (its init may not even exist yet).
+            Status::Creating if !self.dir.locked => Status::Creating,
             // The lock is ours, so the `create` that wrote this is gone; its
             // init may still be alive (it dies with create unless it was
             // already ready).
@@ -125,7 +136,7 @@ pub fn list(store: &StateStore) -> Result<Vec<Container>> {
         if crate::id::validate(&id).is_err() {
             continue;
         }
-        match Container::load(store, &id) {
+        match Container::peek(store, &id) {
             Ok(c) => out.push(c),
             Err(e) => tracing::debug!("list: skipping {id}: {e}"),
         }

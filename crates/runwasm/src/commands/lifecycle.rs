@@ -36,7 +36,7 @@ pub fn start(cli: &Cli, id: &str) -> Result<u8> {
 }
 
 pub fn state(cli: &Cli, id: &str) -> Result<u8> {
-    let c = Container::load(&StateStore::existing(&cli.root), id)?;
+    let c = Container::peek(&StateStore::existing(&cli.root), id)?;
     let json = serde_json::to_string_pretty(&c.oci_state(String::new()))
         .map_err(|e| Error::other(e.to_string()))?;
     println_out(&json)
