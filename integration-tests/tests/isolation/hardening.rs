@@ -228,6 +228,102 @@ fn capability_sets_are_applied() {
     );
 }
 
+/// The `Cap*:` lines of a running Wasm container's init (it runs the
+/// module itself, with no `execve`) for `caps` and `user`.
+fn wasm_cap_lines(env: &TestEnv, tag: &str, user: Value, caps: [&[&str]; 5]) -> Vec<String> {
+    let b = wasm(env, "sleep", &["30"]).edit(|c| {
+        c["process"]["user"] = user;
+        c["process"]["capabilities"] = json!({
+            "bounding": caps[0],
+            "effective": caps[1],
+            "inheritable": caps[2],
+            "permitted": caps[3],
+            "ambient": caps[4],
+        });
+    });
+    let id = env.id(tag);
+    let created = env.create(&id, &b);
+    env.start(&id);
+    let pid = read_pid_file(&created.pid_file);
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let _ = env.rw(&["delete", "--force", id.as_str()]).try_run();
+    status
+        .lines()
+        .filter(|l| l.starts_with("Cap"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// A Wasm module gets the capabilities a native program would have after
+/// its `execve`, though none happens: as root permitted = effective =
+/// bounding | inheritable; as another user only the ambient set.
+#[test]
+fn a_wasm_module_gets_the_capabilities_of_an_exec() {
+    let Some(env) = TestEnv::new("iso_wasmcaps") else {
+        return;
+    };
+    let three = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    let got = wasm_cap_lines(
+        &env,
+        "root",
+        json!({ "uid": 0, "gid": 0 }),
+        [&three, &["CAP_CHOWN"], &["CAP_KILL"], &three, &["CAP_KILL"]],
+    );
+    assert_eq!(
+        got,
+        [
+            "CapInh: 0000000000000020",
+            "CapPrm: 0000000000000421",
+            "CapEff: 0000000000000421",
+            "CapBnd: 0000000000000421",
+            "CapAmb: 0000000000000020",
+        ],
+        "root, effective [CAP_CHOWN] only: exec would make it the whole bounding set"
+    );
+    let got = wasm_cap_lines(
+        &env,
+        "user",
+        json!({ "uid": 1000, "gid": 1000 }),
+        [
+            &[
+                "CAP_CHOWN",
+                "CAP_KILL",
+                "CAP_NET_BIND_SERVICE",
+                "CAP_NET_RAW",
+            ],
+            &["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            &["CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+            &["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+            &["CAP_NET_BIND_SERVICE"],
+        ],
+    );
+    assert_eq!(
+        got,
+        [
+            "CapInh: 0000000000002400",
+            "CapPrm: 0000000000000400",
+            "CapEff: 0000000000000400",
+            "CapBnd: 0000000000002421",
+            "CapAmb: 0000000000000400",
+        ],
+        "uid 1000: CAP_KILL is effective and permitted in config.json, but an exec would drop it"
+    );
+    // runc's default spec lists ambient capabilities without inheritable
+    // ones: none can be raised, so a non-root module keeps none.
+    let defaults = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    let got = wasm_cap_lines(
+        &env,
+        "defaults",
+        json!({ "uid": 1000, "gid": 1000 }),
+        [&defaults, &defaults, &[], &defaults, &defaults],
+    );
+    assert_eq!(
+        got[1..3],
+        ["CapPrm: 0000000000000000", "CapEff: 0000000000000000"],
+        "{got:?}"
+    );
+}
+
 #[test]
 fn no_new_privileges() {
     let Some(env) = TestEnv::new("iso_nnp") else {

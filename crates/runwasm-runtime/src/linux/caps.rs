@@ -234,7 +234,9 @@ fn single_threaded(what: &str) -> Result<()> {
 /// `PR_SET_KEEPCAPS` to drop the bounding set). No `process.capabilities`
 /// leaves the capabilities untouched, as runc does.
 pub fn apply_capabilities(process: &Process) -> Result<()> {
-    with_caps(process, |c| drop_bounding(c).and_then(|()| apply_sets(c)))
+    with_caps(process, |c| {
+        drop_bounding(c).and_then(|()| apply_sets(c, None))
+    })
 }
 
 /// Drops every capability not in `process.capabilities.bounding` from the
@@ -244,9 +246,52 @@ pub fn drop_bounding_set(process: &Process) -> Result<()> {
 }
 
 /// Sets effective, permitted, inheritable and ambient. Call after the user
-/// switch.
-pub fn apply_process_sets(process: &Process) -> Result<()> {
-    with_caps(process, apply_sets)
+/// switch. `execs`: whether an `execve` follows. A Wasm module runs without
+/// one, so the sets are left as `execve` of a file without capabilities
+/// would leave them (what runc's process gets): as root, permitted =
+/// effective = bounding | inheritable; as another user, only the ambient
+/// set stays permitted and effective.
+pub fn apply_process_sets(process: &Process, execs: bool) -> Result<()> {
+    let uid = process.user().uid();
+    with_caps(process, |caps| {
+        apply_sets(caps, (!execs).then_some(uid))?;
+        if !execs && uid != 0 {
+            keep_only_ambient()?;
+        }
+        Ok(())
+    })
+}
+
+/// Permitted and effective reduced to the ambient set actually raised.
+fn keep_only_ambient() -> Result<()> {
+    let ambient = (0..=last_cap())
+        .filter(|n| {
+            // SAFETY: PR_CAP_AMBIENT_IS_SET only reads.
+            let rc = unsafe {
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_IS_SET as libc::c_ulong,
+                    libc::c_ulong::from(*n),
+                    0,
+                    0,
+                )
+            };
+            rc == 1
+        })
+        .fold(0u64, |m, n| m | 1 << n);
+    let cur = get()?;
+    set(CapSets {
+        effective: ambient,
+        permitted: ambient,
+        inheritable: cur.inheritable,
+    })
+    .map_err(|e| {
+        Error::other(format!(
+            "process.capabilities: keep only the ambient set [{}]: {}",
+            names(ambient),
+            strerror(&e)
+        ))
+    })
 }
 
 fn with_caps(process: &Process, f: impl FnOnce(&LinuxCapabilities) -> Result<()>) -> Result<()> {
@@ -306,15 +351,23 @@ fn drop_bounding(caps: &LinuxCapabilities) -> Result<()> {
     Ok(())
 }
 
-fn apply_sets(caps: &LinuxCapabilities) -> Result<()> {
+/// `no_exec_uid`: the user when no `execve` follows; for root (`Some(0)`)
+/// permitted and effective become what `execve` would give root.
+fn apply_sets(caps: &LinuxCapabilities, no_exec_uid: Option<u32>) -> Result<()> {
     let last = last_cap();
-    let want = CapSets {
+    let mut want = CapSets {
         effective: mask(caps.effective(), "effective", last),
         permitted: mask(caps.permitted(), "permitted", last),
         inheritable: mask(caps.inheritable(), "inheritable", last),
     };
     let ambient = mask(caps.ambient(), "ambient", last);
     let cur = get()?;
+    if no_exec_uid == Some(0) {
+        let bounding = mask(caps.bounding(), "bounding", last);
+        let full = (bounding | want.inheritable) & cur.permitted;
+        want.permitted = full;
+        want.effective = full;
+    }
 
     // Say which capability is the problem rather than a bare EPERM.
     let extra = want.effective & !want.permitted;

@@ -157,7 +157,7 @@ mod tests {
             let err = |e: Error| e.to_string();
             caps::drop_bounding_set(&p).map_err(err)?;
             apply_user(&p).map_err(err)?;
-            caps::apply_process_sets(&p).map_err(err)?;
+            caps::apply_process_sets(&p, true).map_err(err)?;
             // SAFETY: plain getters.
             let ids = unsafe {
                 (

@@ -139,7 +139,7 @@ pub fn harden_process(spec: &Spec, execs: bool) -> Result<()> {
     }
     caps::drop_bounding_set(p)?;
     apply_user(p)?;
-    caps::apply_process_sets(p)
+    caps::apply_process_sets(p, execs)
 }
 
 /// The last step, right before the Wasm VM runs or `execve`: seccomp when
