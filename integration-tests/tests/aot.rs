@@ -219,3 +219,39 @@ fn eviction_keeps_the_cache_within_its_bound() {
         "nothing was evicted: {sizes:?}"
     );
 }
+
+/// A container configured as Docker, containerd and podman configure them
+/// (runc's default spec: namespaces, capabilities, a seccomp-free but
+/// capability-dropping process) compiles its module and runs it: the
+/// compile happens in a child process, so the init stays single-threaded
+/// for its capabilities; the warm run then loads the entry.
+#[test]
+fn a_cold_compile_works_in_a_container_with_capabilities() {
+    let Some(env) = TestEnv::new("aot_caps") else {
+        return;
+    };
+    let cache = env.tmp().join("cache");
+    let b = env.bundle("exit_code");
+    let mut spec = common::runc_spec();
+    spec["process"]["args"] = serde_json::json!(["/app.wasm", "5"]);
+    spec["process"]["env"] = serde_json::json!(["PATH=/bin"]);
+    let b = b.edit(|c| *c = spec);
+    for tag in ["cold", "warm"] {
+        let id = env.id(tag);
+        let out = env
+            .rw(&[
+                "--aot",
+                "always",
+                "--aot-cache",
+                path_str(&cache),
+                "run",
+                "--bundle",
+                path_str(&b.dir),
+                id.as_str(),
+            ])
+            .run();
+        assert_eq!(out.code(), 5, "{tag} run:\n{out}");
+        assert_eq!(entries(&cache).len(), 1, "{tag} run:\n{out}");
+        env.assert_nothing_left(&id, &[]);
+    }
+}

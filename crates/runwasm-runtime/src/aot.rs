@@ -349,7 +349,7 @@ pub fn load_module(
         Policy::Never => false,
     };
     if compile_now {
-        match cache.get_or_compile(&key, |tmp| engine.compile(bytes, tmp)) {
+        match cache.get_or_compile(&key, |tmp| engine.compile_in_child(bytes, tmp)) {
             Ok(p) => match engine.load_file(&p) {
                 Ok(l) => return Ok((l, None)),
                 Err(e) => tracing::warn!("AOT cache entry {key}: {e}"),

@@ -178,6 +178,77 @@ impl WasmEngine {
         Ok(())
     }
 
+    /// [`Self::compile`] in a child process. LLVM compiles with threads that
+    /// outlive the compile; a container's init must stay single-threaded
+    /// (capabilities, seccomp and a later `setns` are per thread), so the
+    /// compile is forked off and only its result file comes back.
+    pub fn compile_in_child(&self, bytes: &[u8], out: &Path) -> Result<()> {
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 fills two fds, checked.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(Error::io(
+                "pipe for the AOT compile",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        let (rd, wr) = (fds[0], fds[1]);
+        // SAFETY: the init is single-threaded here; the child only compiles,
+        // writes its error (if any) to the pipe and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            let e = std::io::Error::last_os_error();
+            // SAFETY: closing our own fds.
+            unsafe {
+                libc::close(rd);
+                libc::close(wr);
+            }
+            return Err(Error::io("fork for the AOT compile", e));
+        }
+        if pid == 0 {
+            // SAFETY: in the child: our own fds, then _exit.
+            unsafe {
+                libc::close(rd);
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                let code = match self.compile(bytes, out) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        let m = e.to_string();
+                        libc::write(wr, m.as_ptr().cast(), m.len());
+                        1
+                    }
+                };
+                libc::_exit(code);
+            }
+        }
+        // SAFETY: closing our copy of the write end.
+        unsafe { libc::close(wr) };
+        // SAFETY: the read end is ours; File takes it over.
+        let mut r = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(rd) };
+        let mut msg = String::new();
+        let _ = std::io::Read::read_to_string(&mut r, &mut msg);
+        let mut status = 0;
+        // SAFETY: reaping our own child.
+        while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
+            if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                break;
+            }
+        }
+        if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+            return Ok(());
+        }
+        if msg.is_empty() {
+            msg = if libc::WIFSIGNALED(status) {
+                format!(
+                    "AOT compile: the compiler process was killed by signal {}",
+                    libc::WTERMSIG(status)
+                )
+            } else {
+                "AOT compile: the compiler process failed".into()
+            };
+        }
+        Err(Error::other(msg))
+    }
+
     /// Loads a file that may carry an AOT section (its native code is used).
     pub fn load_file(&self, path: &Path) -> Result<Loaded> {
         let aot = self.aot_fns()?;
