@@ -255,3 +255,34 @@ fn a_cold_compile_works_in_a_container_with_capabilities() {
         env.assert_nothing_left(&id, &[]);
     }
 }
+
+/// `auto` on a cold cache: a module first runs for a moment with its side
+/// effects neutralized (output to /dev/null, no directory, no sockets). One
+/// still computing then (cpuspin: prints, then burns CPU) is compiled
+/// before its first real run; one that ends at once (hello) or blocks
+/// (sleep) is interpreted and leaves no entry. Either way the output is the
+/// real run's only.
+#[test]
+fn auto_compiles_a_compute_bound_module_before_its_first_run() {
+    let Some(env) = TestEnv::new("aot_auto") else {
+        return;
+    };
+    let cache = env.tmp().join("cache-spin");
+    let (code, out, err) = run_with(&env, &cache, "auto", "cpuspin", &["700"], "spin");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("spinning\n") && out.matches("spinning").count() == 1,
+        "the speculative run printed nothing: {out:?}"
+    );
+    assert_eq!(entries(&cache).len(), 1, "compiled on first sight: {err}");
+
+    for (module, args, expect) in [
+        ("hello", &[][..], "Hello from Wasm!\n"),
+        ("sleep", &["1"][..], "sleeping\nawake\n"),
+    ] {
+        let cache = env.tmp().join(format!("cache-{module}"));
+        let (code, out, err) = run_with(&env, &cache, "auto", module, args, module);
+        assert_eq!((code, out.as_str()), (0, expect), "{module}: {err}");
+        assert!(entries(&cache).is_empty(), "{module} was compiled");
+    }
+}

@@ -443,20 +443,23 @@ fn kill_all_reaches_every_process_of_the_cgroup() {
     });
     let init = start_detached(&env, &id, &b, None).pid();
     let mut procs = Vec::new();
+    let sleeps = |procs: &[i32]| {
+        procs
+            .iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "sleep")
+            })
+            .count()
+    };
+    // A forked child is still "sh" until it has exec'd sleep: wait for both.
     assert!(
         wait_until(5 * SEC, || {
             procs = live_procs("memory", &path);
-            procs.len() >= 3
+            procs.len() >= 3 && sleeps(&procs) == 2
         }),
         "expected sh and two sleeps in memory:{path}, got {procs:?}"
     );
-    let sleeps = procs
-        .iter()
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep")
-        })
-        .count();
-    assert_eq!(sleeps, 2, "cgroup procs {procs:?}");
     assert!(procs.contains(&init));
 
     env.run(&["kill", "--all", &id, "9"]).assert_ok();

@@ -14,10 +14,13 @@
 //!
 //! Policy (`--aot`, `RUNWASM_AOT`, or the `io.github.runwasm.aot`
 //! annotation): `always` compiles a cold module before it runs; `never`
-//! interprets and never writes the cache; `auto` (default) uses a warm entry,
-//! interprets a cold module whose earlier runs were short, and compiles a
-//! cold module that ran long interpreted before (see docs/performance.md
-//! for the measurements behind the threshold).
+//! interprets and never writes the cache; `auto` (default) uses a warm entry;
+//! for a cold one it goes by the module's last interpreted run if there was
+//! one (longer than 250 ms: compile), and otherwise by a speculative run: the
+//! module interpreted in a throwaway process with its side effects
+//! neutralized, for a budget of instructions. Still computing at the end of
+//! it: compiled now; ended (or blocked) sooner: interpreted. See
+//! docs/performance.md for the measurements behind both numbers.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -41,6 +44,17 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 /// is 50-100x slower than native code, so past ~0.25 s interpreted the
 /// compile pays for itself on the next run.
 pub const AUTO_THRESHOLD: Duration = Duration::from_millis(250);
+/// `auto`, for a module never seen before: it is first interpreted in a
+/// throwaway process with nothing it could change (stdio on /dev/null, no
+/// directory, no sockets) for up to this many instructions. A module that
+/// ends sooner (a one-shot tool, or one that needs its files or sockets to
+/// go on) is interpreted for real at once; one still computing (see
+/// docs/performance.md for the calibration: about 0.15 s of this host's
+/// interpreter; `RUNWASM_AOT_SPECULATE=N` sets another) is compiled first.
+pub const SPECULATE_BUDGET: u64 = 25_000_000;
+/// The speculative run's wall-time bound: a module that sleeps or blocks
+/// is not compute-bound; it is interpreted.
+pub const SPECULATE_WALL: Duration = Duration::from_millis(500);
 /// The compiler options that are part of the key.
 pub const COMPILER_OPTIONS: &str = "O2,universal";
 
@@ -317,6 +331,7 @@ pub fn load_module(
     engine: &crate::executor::WasmEngine,
     settings: &AotSettings,
     bytes: &[u8],
+    wasi: &crate::executor::WasiConfig,
 ) -> Result<(crate::executor::Loaded, Option<History>)> {
     if engine.has_aot_section(bytes) {
         if let Ok(l) = load_universal(engine, bytes) {
@@ -345,7 +360,20 @@ pub fn load_module(
     }
     let compile_now = match settings.policy {
         Policy::Always => true,
-        Policy::Auto => replace || cache.history(&key).is_some_and(|d| d > AUTO_THRESHOLD),
+        Policy::Auto if replace => true,
+        Policy::Auto => match cache.history(&key) {
+            Some(ran) => ran > AUTO_THRESHOLD,
+            // Never seen: try it without its side effects for a moment.
+            None => {
+                let budget = std::env::var("RUNWASM_AOT_SPECULATE")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(SPECULATE_BUDGET);
+                let over = engine.speculate_in_child(bytes, wasi, budget, SPECULATE_WALL);
+                tracing::debug!("auto: speculative run of {key}: over budget {over:?}");
+                over == Some(true)
+            }
+        },
         Policy::Never => false,
     };
     if compile_now {

@@ -15,7 +15,9 @@ pub const LIBRARY_NAME: &str = "librunwasm_wasm.so";
 pub const LIBRARY_ENV: &str = "RUNWASM_WASM_LIB";
 /// ABI 1: load/instantiate/run. ABI 2 adds AOT (compile, load_file,
 /// engine version, has_aot_section); with a version-1 library AOT is off.
-const ABI_VERSION: u32 = 2;
+/// ABI 3 adds the speculative run `auto` decides with; with an older
+/// library `auto` decides from earlier runs only.
+const ABI_VERSION: u32 = 3;
 const ERR_CAP: usize = 1024;
 
 type AbiVersionFn = unsafe extern "C" fn() -> u32;
@@ -27,6 +29,8 @@ type CompileFn = unsafe extern "C" fn(*const u8, usize, *const libc::c_char, *mu
 type LoadFileFn = unsafe extern "C" fn(*const libc::c_char, *mut u8, usize) -> *mut c_void;
 type VersionFn = unsafe extern "C" fn() -> *const libc::c_char;
 type HasAotFn = unsafe extern "C" fn(*const u8, usize) -> i32;
+type SpeculateFn =
+    unsafe extern "C" fn(*const u8, usize, *const u8, usize, u64, *mut u8, usize) -> i32;
 
 /// The WASI view of the container given to the VM.
 #[derive(Debug, Serialize)]
@@ -63,6 +67,7 @@ pub struct WasmEngine {
     instantiate: InstantiateFn,
     run: RunFn,
     aot: Option<AotFns>,
+    speculate: Option<SpeculateFn>,
 }
 
 #[derive(Clone, Copy)]
@@ -115,7 +120,7 @@ impl WasmEngine {
         unsafe {
             let version: AbiVersionFn = *lib.get(b"runwasm_wasm_abi_version\0").map_err(fail)?;
             let found = version();
-            if found != ABI_VERSION && found != 1 {
+            if !(1..=ABI_VERSION).contains(&found) {
                 return Err(Error::other(format!(
                     "Wasm executor {} speaks ABI {found}, runwasm needs {ABI_VERSION}",
                     path.display()
@@ -135,12 +140,18 @@ impl WasmEngine {
             } else {
                 None
             };
+            let speculate = if found >= 3 {
+                Some(*lib.get(b"runwasm_wasm_speculate\0").map_err(fail)?)
+            } else {
+                None
+            };
             Ok(WasmEngine {
                 _lib: lib,
                 load,
                 instantiate,
                 run,
                 aot,
+                speculate,
             })
         }
     }
@@ -247,6 +258,86 @@ impl WasmEngine {
             };
         }
         Err(Error::other(msg))
+    }
+
+    /// Whether a speculative run can tell a compute-bound module (ABI 3).
+    pub fn can_speculate(&self) -> bool {
+        self.speculate.is_some()
+    }
+
+    /// Interprets the module in a throwaway child process, with fds 0-2 on
+    /// /dev/null and no preopened directory, for at most `budget`
+    /// instructions and `deadline` of wall time: `Some(true)` when it was
+    /// still computing at the budget, `Some(false)` when it ended on its
+    /// own, `None` when that could not be learnt (it blocked, or the child
+    /// failed).
+    pub fn speculate_in_child(
+        &self,
+        bytes: &[u8],
+        config: &WasiConfig,
+        budget: u64,
+        deadline: std::time::Duration,
+    ) -> Option<bool> {
+        let speculate = self.speculate?;
+        let json = serde_json::to_vec(config).ok()?;
+        // SAFETY: the init is single-threaded; the child only redirects its
+        // own stdio, runs the module and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return None;
+        }
+        if pid == 0 {
+            // SAFETY: in the child: its own fds, then the ABI call, _exit.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                if null < 0 {
+                    libc::_exit(3);
+                }
+                for fd in 0..3 {
+                    libc::dup2(null, fd);
+                }
+                let mut err = [0u8; ERR_CAP];
+                let rc = speculate(
+                    bytes.as_ptr(),
+                    bytes.len(),
+                    json.as_ptr(),
+                    json.len(),
+                    budget,
+                    err.as_mut_ptr(),
+                    ERR_CAP,
+                );
+                libc::_exit(match rc {
+                    0 => 0,
+                    1 => 1,
+                    _ => 2,
+                });
+            }
+        }
+        let pidfd = crate::proc::pidfd_of_child(pid);
+        let ended = match &pidfd {
+            Some(fd) => crate::proc::wait_exit(fd, deadline),
+            None => false,
+        };
+        if !ended {
+            // SAFETY: our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let mut status = 0;
+        // SAFETY: reaping our own child.
+        while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
+            if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return None;
+            }
+        }
+        if !ended || !libc::WIFEXITED(status) {
+            return None;
+        }
+        match libc::WEXITSTATUS(status) {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
     }
 
     /// Loads a file that may carry an AOT section (its native code is used).

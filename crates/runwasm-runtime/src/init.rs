@@ -502,10 +502,13 @@ fn load(
                     engine
                 }
             };
-            let (loaded, history) =
-                aot::load_module(&engine, settings, &module.bytes).map_err(|e| {
-                    Error::other(format!("module {}: {e}", module.guest_path.display()))
-                })?;
+            let (loaded, history) = aot::load_module(
+                &engine,
+                settings,
+                &module.bytes,
+                &crate::wasi::speculative_config(&bundle.spec),
+            )
+            .map_err(|e| Error::other(format!("module {}: {e}", module.guest_path.display())))?;
             crate::profile::mark("init: module loaded and validated");
             Ok(Loaded::Wasm(
                 engine,

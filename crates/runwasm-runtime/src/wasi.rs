@@ -92,6 +92,18 @@ fn resolve_dir(root: &OwnedFd, path: &Path) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()
 }
 
+/// The WASI view for `auto`'s speculative run (see `aot`): the process's
+/// argv, environment and memory cap, and no directory at all.
+pub fn speculative_config(spec: &Spec) -> crate::executor::WasiConfig {
+    let process = spec.process().as_ref();
+    crate::executor::WasiConfig {
+        args: process.and_then(|p| p.args().clone()).unwrap_or_default(),
+        env: process.and_then(|p| p.env().clone()).unwrap_or_default(),
+        preopens: Vec::new(),
+        max_memory_pages: max_memory_pages(spec),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,4 @@
-//! The exported C ABI (version 2, see the crate docs): pointer and buffer
+//! The exported C ABI (version 3, see the crate docs): pointer and buffer
 //! handling around `engine`, with no panic crossing the boundary.
 
 use std::ffi::{c_char, c_void, CStr, OsStr};
@@ -12,7 +12,7 @@ use crate::engine::{self, Instance, Loaded};
 use crate::Error;
 
 /// The ABI version these functions implement.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// `runwasm_wasm_run`'s return value for a trap.
 pub const RUN_TRAP: i32 = -1;
@@ -22,7 +22,7 @@ pub const RUN_FAILED: i32 = -2;
 /// `runwasm_wasm_compile`'s return value for a failure.
 pub const COMPILE_FAILED: i32 = -1;
 
-/// Returns the ABI version, 2.
+/// Returns the ABI version, 3.
 #[no_mangle]
 pub extern "C" fn runwasm_wasm_abi_version() -> u32 {
     ABI_VERSION
@@ -249,6 +249,49 @@ unsafe fn write_message(err: *mut u8, cap: usize, msg: &str) {
     }
 }
 
+/// `runwasm_wasm_speculate`'s return value: the module ended on its own.
+pub const SPECULATE_ENDED: i32 = 0;
+/// `runwasm_wasm_speculate`'s return value: still computing at the budget.
+pub const SPECULATE_OVER_BUDGET: i32 = 1;
+/// `runwasm_wasm_speculate`'s return value: it could not be tried.
+pub const SPECULATE_FAILED: i32 = -1;
+
+/// Interprets the module with WASI from the JSON config minus its
+/// preopens, for at most `budget` instructions: [`SPECULATE_ENDED`],
+/// [`SPECULATE_OVER_BUDGET`], or [`SPECULATE_FAILED`] with the reason in
+/// `err`. Meant for a throwaway process whose fds 0-2 are /dev/null:
+/// nothing it makes is freed.
+///
+/// # Safety
+/// `bytes` and `cfg_json` readable for `len` and `cfg_len` bytes; `err` as
+/// for `runwasm_wasm_load`.
+#[no_mangle]
+pub unsafe extern "C" fn runwasm_wasm_speculate(
+    bytes: *const u8,
+    len: usize,
+    cfg_json: *const u8,
+    cfg_len: usize,
+    budget: u64,
+    err: *mut u8,
+    err_cap: usize,
+) -> i32 {
+    guarded(err, err_cap, SPECULATE_FAILED, || {
+        // SAFETY: passed on from the caller.
+        let bytes = unsafe { module_bytes(bytes, len) }?;
+        let json = if cfg_json.is_null() || cfg_len == 0 {
+            &[][..]
+        } else {
+            // SAFETY: the caller guarantees `cfg_len` readable bytes.
+            unsafe { std::slice::from_raw_parts(cfg_json, cfg_len) }
+        };
+        let config = Config::from_json(json)?;
+        Ok(match crate::speculate::speculate(bytes, &config, budget)? {
+            crate::speculate::Outcome::Ended => SPECULATE_ENDED,
+            crate::speculate::Outcome::OverBudget => SPECULATE_OVER_BUDGET,
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,7 +317,7 @@ mod tests {
     #[test]
     fn null_handles_fail_cleanly() {
         let mut err = [0u8; 64];
-        assert_eq!(runwasm_wasm_abi_version(), 2);
+        assert_eq!(runwasm_wasm_abi_version(), 3);
         // SAFETY: NULL handles and a 64-byte error buffer.
         unsafe {
             let p = runwasm_wasm_instantiate(

@@ -85,7 +85,7 @@ pub struct Instance {
 }
 
 /// Silences WasmEdge's logging and checks the library version, once.
-fn init() -> Result<(), Error> {
+pub(crate) fn init() -> Result<(), Error> {
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
     INIT.get_or_init(|| {
         LogManager::log_off();

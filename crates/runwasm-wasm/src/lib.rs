@@ -5,15 +5,16 @@
 //! for loading libwasmedge and LLVM. The runtime crate knows this library
 //! only through the C ABI below; it must never link it.
 //!
-//! # ABI version 2
+//! # ABI version 3
 //!
 //! Every function is `extern "C"` and exported unmangled. Error messages are
 //! written into the caller's buffer `err` (capacity `err_cap` bytes) as one
 //! NUL-terminated UTF-8 line, truncated to fit. Version 2 is version 1
-//! (unchanged) plus AOT compilation: the last four functions.
+//! (unchanged) plus AOT compilation (compile, load_file, engine_version,
+//! has_aot_section); version 3 adds `runwasm_wasm_speculate`.
 //!
 //! ```text
-//! u32   runwasm_wasm_abi_version(void);                 // returns 2
+//! u32   runwasm_wasm_abi_version(void);                 // returns 3
 //! void *runwasm_wasm_load(const u8 *bytes, usize len, u8 *err, usize err_cap);
 //!         // parse + validate; NULL on failure. `bytes` is not used after
 //!         // the call returns. Always interpreted: an AOT section in
@@ -58,6 +59,14 @@
 //! i32   runwasm_wasm_has_aot_section(const u8 *bytes, usize len);
 //!         // 1 if `bytes` is a well-formed module carrying a WasmEdge AOT
 //!         // section (usable here or not: load_file tells), else 0
+//! i32   runwasm_wasm_speculate(const u8 *bytes, usize len, const u8 *cfg_json,
+//!                              usize cfg_len, u64 budget, u8 *err, usize err_cap);
+//!         // interprets the module with WASI from the config minus its
+//!         // preopens (and no socket module) for at most `budget`
+//!         // instructions: 0 it ended on its own (returned, exited,
+//!         // trapped, or needs imports it is not given), 1 still computing
+//!         // at the budget, -1 could not try (err). For a throwaway
+//!         // process with fds 0-2 on /dev/null: nothing is freed
 //! ```
 //!
 //! The seal, on runwasm_wasm_compile's files only: the WasmEdge version,
@@ -114,6 +123,7 @@ mod engine;
 mod error;
 mod inspect;
 mod result;
+mod speculate;
 #[cfg(test)]
 mod tests;
 

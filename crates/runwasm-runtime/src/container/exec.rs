@@ -425,9 +425,10 @@ fn intermediate(c: Child<'_>) -> ! {
     }
     // Wasm: the executor and the module, while the host is visible.
     let loaded = match &c.module {
-        Some(bytes) => match WasmEngine::open()
-            .and_then(|e| crate::aot::load_module(&e, &c.aot, bytes).map(|(l, _)| (e, l)))
-        {
+        Some(bytes) => match WasmEngine::open().and_then(|e| {
+            let wasi = crate::wasi::speculative_config(c.spec);
+            crate::aot::load_module(&e, &c.aot, bytes, &wasi).map(|(l, _)| (e, l))
+        }) {
             Ok(v) => Some(v),
             Err(e) => fail(&c.sync, &format!("exec: {e}")),
         },

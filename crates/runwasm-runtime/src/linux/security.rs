@@ -284,7 +284,10 @@ mod tests {
                 "cwd": "/", "args": ["x.wasm"], "noNewPrivileges": true, "oomScoreAdj": 300,
                 "user": {"uid": 1000, "gid": 1000, "additionalGids": [5], "umask": 23},
                 "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 64, "hard": 128}],
-                "capabilities": {"bounding": caps, "effective": caps, "permitted": caps}
+                // A Wasm module as uid 1000 keeps what an exec would: the
+                // ambient set.
+                "capabilities": {"bounding": caps, "effective": caps, "permitted": caps,
+                                 "inheritable": caps, "ambient": caps}
             }}),
         );
         validate(&s).unwrap();
