@@ -265,8 +265,9 @@ impl WasmEngine {
         self.speculate.is_some()
     }
 
-    /// Interprets the module in a throwaway child process, with fds 0-2 on
-    /// /dev/null and no preopened directory, for at most `budget`
+    /// Interprets the module in a throwaway child process, as nobody with
+    /// no capabilities, fds 0-2 on /dev/null and no preopened directory,
+    /// for at most `budget`
     /// instructions and `deadline` of wall time: `Some(true)` when it was
     /// still computing at the budget, `Some(false)` when it ended on its
     /// own, `None` when that could not be learnt (it blocked, or the child
@@ -296,6 +297,16 @@ impl WasmEngine {
                 }
                 for fd in 0..3 {
                     libc::dup2(null, fd);
+                }
+                // The guest's code runs here before the container is
+                // hardened: as nobody, with no capability and no way to
+                // gain one (the real run is hardened as config.json says).
+                libc::setgroups(0, std::ptr::null());
+                if libc::setresgid(65534, 65534, 65534) != 0
+                    || libc::setresuid(65534, 65534, 65534) != 0
+                    || libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                {
+                    libc::_exit(3);
                 }
                 let mut err = [0u8; ERR_CAP];
                 let rc = speculate(
