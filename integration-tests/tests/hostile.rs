@@ -664,9 +664,7 @@ corpus! {
     c27_oom_score_adj_5000 => "27-oom-score-adj-5000",
     c28_umask_too_big => "28-umask-too-big",
     c29_million_mounts => "29-million-mounts",
-    #[ignore = "known gap: a native process env past ARG_MAX fails at start (126), not at create"]
     c30_env_string_1mib => "30-env-string-1mib",
-    #[ignore = "known gap: a native process env past ARG_MAX fails at start (126), not at create"]
     c31_env_100k_entries => "31-env-100k-entries",
     c32_root_path_dotdot_missing => "32-root-path-dotdot-missing",
     c33_root_path_dotdot_file => "33-root-path-dotdot-file",

@@ -83,6 +83,9 @@ pub(crate) fn create_with_console(
         require_mount_namespace(&bundle)?;
     }
     let workload = workload::detect(&bundle)?;
+    if matches!(workload, Workload::Native) {
+        check_exec_size(&bundle)?;
+    }
     let aot = opts
         .aot
         .for_container(bundle.annotation(crate::aot::ANNOTATION))?;
@@ -254,6 +257,29 @@ fn require_mount_namespace(bundle: &Bundle) -> Result<()> {
     match field {
         Some(f) => Err(Error::Config(format!(
             "{}: {f} needs a mount namespace: add {{\"type\": \"mount\"}} to linux.namespaces",
+            bundle.path.join("config.json").display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A native program whose arguments and environment `execve` would refuse
+/// (E2BIG) fails here, naming the field, instead of after `start`.
+fn check_exec_size(bundle: &Bundle) -> Result<()> {
+    let process = bundle.process();
+    let arg0 = &bundle.args()[0];
+    let program = workload::find_program(bundle, arg0)
+        .map(|(p, _)| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| arg0.clone());
+    match workload::exec_size_error(
+        &program,
+        bundle.args(),
+        bundle.env(),
+        workload::ExecLimits::for_process(process),
+        ("process.args", "process.env"),
+    ) {
+        Some(msg) => Err(Error::Config(format!(
+            "{}: {msg}",
             bundle.path.join("config.json").display()
         ))),
         None => Ok(()),

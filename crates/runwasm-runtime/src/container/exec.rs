@@ -137,6 +137,18 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
         }
         (Some(_), _) => None,
     };
+    if let Some(path) = &program {
+        // What execve would refuse (E2BIG) fails here, naming the field.
+        let limits = workload::ExecLimits::for_process(&process);
+        let env = process.env().as_deref().unwrap_or_default();
+        let path = path.to_string_lossy();
+        if let Some(msg) = workload::exec_size_error(&path, &args, env, limits, ("args", "env")) {
+            return Err(match &opts.process {
+                Some(file) => Error::Config(format!("{}: {msg}", file.display())),
+                None => Error::other(format!("exec: {msg}")),
+            });
+        }
+    }
 
     // The terminal: to the console socket, or relayed by us in the
     // foreground; runc's rules.
