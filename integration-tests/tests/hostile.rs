@@ -672,17 +672,14 @@ corpus! {
     c35_root_path_symlink_to_host_file => "35-root-path-symlink-to-host-file",
     c36_root_path_symlink_out_of_bundle => "36-root-path-symlink-out-of-bundle",
     c37_root_path_symlinked_parent => "37-root-path-symlinked-parent",
-    #[ignore = "known gap: the mount error does not name the unknown filesystem type"]
     c38_mount_unknown_type => "38-mount-unknown-type",
     c39_mount_bind_source_missing => "39-mount-bind-source-missing",
-    #[ignore = "known gap: the mount error does not name the unknown option"]
     c40_mount_unknown_option => "40-mount-unknown-option",
     c41_mounts_without_mount_namespace => "41-mounts-without-mount-namespace",
     c42_mount_through_symlink_to_host_etc => "42-mount-through-symlink-to-host-etc",
     c43_bind_through_symlink_to_host_etc => "43-bind-through-symlink-to-host-etc",
     c44_mount_dotdot_through_symlink => "44-mount-dotdot-through-symlink",
     c45_cwd_through_symlink_to_host_etc => "45-cwd-through-symlink-to-host-etc",
-    #[ignore = "known gap: the error does not name linux.readonlyPaths"]
     c46_readonly_path_through_symlink => "46-readonly-path-through-symlink",
     c47_id_empty => "47-id-empty",
     c48_id_256_chars => "48-id-256-chars",
