@@ -707,7 +707,6 @@ corpus! {
     c70_namespace_unknown_type => "70-namespace-unknown-type",
     c71_namespace_duplicate => "71-namespace-duplicate",
     c72_namespace_path_missing => "72-namespace-path-missing",
-    #[ignore = "known gap: the setns error does not name linux.namespaces[i]"]
     c73_namespace_path_not_a_namespace => "73-namespace-path-not-a-namespace",
     c74_user_namespace_without_mappings => "74-user-namespace-without-mappings",
     c75_seccomp_unknown_default_action => "75-seccomp-unknown-default-action",
