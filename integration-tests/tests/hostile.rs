@@ -1084,7 +1084,6 @@ fn m_initial_memory_over_the_limit_exported() {
 /// than it declared (its `memory.size` check traps): `create` must refuse
 /// it as for an exported memory.
 #[test]
-#[ignore = "known gap: only an exported memory is checked against max_memory_pages"]
 fn m_initial_memory_over_the_limit_not_exported() {
     let Some(env) = TestEnv::new("hm_mem_hidden") else {
         return;
@@ -1137,7 +1136,6 @@ fn m_start_function_that_traps_fails_at_create() {
 /// A data segment past the end of memory traps during instantiation; there
 /// is no start function, so the message must not blame one.
 #[test]
-#[ignore = "known gap: the message says start function trapped for a data segment out of bounds"]
 fn m_data_segment_out_of_bounds_fails_at_create() {
     let Some(env) = TestEnv::new("hm_data") else {
         return;

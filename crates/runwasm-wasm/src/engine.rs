@@ -52,6 +52,7 @@ use wasmedge_sys::instance::function::AsFunc;
 use crate::aot::{self, Kind, Target};
 use crate::config::Config;
 use crate::inspect;
+use crate::layout::{Layout, TrapSource};
 use crate::result::{decode, failure_of, is_link_error, is_terminated};
 use crate::Error;
 
@@ -69,6 +70,8 @@ pub struct Loaded {
     config: EngineConfig,
     /// Whether the module carries native code to run (not interpreted).
     native: bool,
+    /// What the API does not show (`None`: not understood).
+    layout: Option<Layout>,
 }
 
 /// An instantiated module, ready to run.
@@ -138,6 +141,7 @@ fn parse(bytes: &[u8], native: bool) -> Result<Loaded, Error> {
         module,
         config,
         native,
+        layout: Layout::read(bytes),
     })
 }
 
@@ -280,10 +284,14 @@ pub fn instantiate(loaded: Loaded, config: &Config) -> Result<Instance, Error> {
         module,
         config: engine,
         native,
+        layout,
     } = loaded;
     let engine = match config.max_memory_pages {
         Some(pages) => {
-            if let Some(msg) = inspect::memory_over_cap(&module, pages) {
+            // Exported memories by name first, then the others.
+            let over = inspect::memory_over_cap(&module, pages)
+                .or_else(|| layout.as_ref().and_then(|l| l.memory_over_cap(pages)));
+            if let Some(msg) = over {
                 return Err(Error::Instantiate(msg));
             }
             engine_config(Some(pages), native)?
@@ -313,7 +321,7 @@ pub fn instantiate(loaded: Loaded, config: &Config) -> Result<Instance, Error> {
         }
         Ok(instance) => Some(instance),
         Err(e) if is_terminated(&e) => None,
-        Err(e) => return Err(instantiate_error(&e, &module, &mut wasi)),
+        Err(e) => return Err(instantiate_error(&e, &module, layout.as_ref(), &mut wasi)),
     };
 
     Ok(Instance {
@@ -331,18 +339,40 @@ fn is_null(instance: &wasmedge_sdk::Instance) -> bool {
     unsafe { instance.as_ptr() }.is_null()
 }
 
-/// Words an instantiation failure, naming the import at fault if any.
-fn instantiate_error(err: &WasmEdgeError, module: &Module, wasi: &mut WasiStore) -> Error {
+/// Words an instantiation failure, naming the import at fault if any, and
+/// for a trap where it happened: a segment that does not fit, or the start
+/// function.
+fn instantiate_error(
+    err: &WasmEdgeError,
+    module: &Module,
+    layout: Option<&Layout>,
+    wasi: &mut WasiStore,
+) -> Error {
     if is_link_error(err) {
         if let Some(msg) = inspect::link_error(module, &mut wasi.store) {
             return Error::Instantiate(msg);
         }
     }
     let f = decode(err);
-    Error::Instantiate(if f.trap {
-        format!("start function trapped: {}", f.message)
-    } else {
-        format!("instantiation failed: {}", f.message)
+    if !f.trap {
+        return Error::Instantiate(format!("instantiation failed: {}", f.message));
+    }
+    let source = layout.map_or(TrapSource::Unknown, Layout::why_trapped);
+    let has_start = layout.is_none_or(|l| l.has_start);
+    Error::Instantiate(match source {
+        TrapSource::Segment(what) => format!("instantiation trapped: {}: {what}", f.message),
+        TrapSource::StartFunction if has_start => {
+            format!("start function trapped: {}", f.message)
+        }
+        _ if has_start => format!(
+            "instantiation trapped (initializing the module's element or data segments, or in \
+             its start function): {}",
+            f.message
+        ),
+        _ => format!(
+            "instantiation trapped initializing the module's element or data segments: {}",
+            f.message
+        ),
     })
 }
 

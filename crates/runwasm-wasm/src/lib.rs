@@ -81,8 +81,8 @@
 //! without `=`, paths containing `:` and `host` directories that cannot be
 //! opened fail `runwasm_wasm_instantiate`. `max_memory_pages` caps every
 //! linear memory (64 KiB pages): `memory.grow` beyond it returns -1 to the
-//! guest, and a module whose exported memory starts larger fails to
-//! instantiate.
+//! guest, and a module with a memory that starts larger (exported or not)
+//! fails to instantiate.
 //!
 //! WasmEdge's own logging is switched off at the first `load`,
 //! `load_file` or `compile`; every failure is reported only through `err`.
@@ -104,8 +104,11 @@
 //! * `engine`: load / load_file / compile / instantiate / run with
 //!   `wasmedge-sdk` 0.14 (on the system's libwasmedge 0.14); `inspect` names the import that failed to
 //!   link, checks memories against the cap and the WASI socket imports
-//!   WasmEdge 0.14.1 would link without a type check, `result` turns the
-//!   SDK's errors into messages and tells traps from other failures.
+//!   WasmEdge 0.14.1 would link without a type check, `layout` reads what
+//!   the API does not show (memories that are not exported, the start
+//!   function, segment offsets: a trap while instantiating is blamed on the
+//!   segment that does not fit or on the start function), `result` turns
+//!   the SDK's errors into messages and tells traps from other failures.
 
 pub mod abi;
 mod aot;
@@ -113,6 +116,7 @@ pub mod config;
 mod engine;
 mod error;
 mod inspect;
+mod layout;
 mod result;
 #[cfg(test)]
 mod tests;
