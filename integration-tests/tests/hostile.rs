@@ -1329,7 +1329,6 @@ fn m_infinite_loop_ends_on_sigterm_with_143() {
 /// A corrupt or trapping module given to `exec` fails that `exec` cleanly
 /// and leaves the container as it was.
 #[test]
-#[ignore = "known gap: exec errors do not name the module"]
 fn m_hostile_modules_through_exec() {
     let Some(env) = TestEnv::new("hm_exec") else {
         return;

@@ -110,7 +110,7 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
     spec.set_process(Some(process.clone()));
     let found = workload::find_program_in(&root, process.cwd(), &env, &args[0]);
     let module = match &found {
-        Ok((path, fd)) => read_if_wasm(path, fd)?,
+        Ok((path, fd)) => read_if_wasm(path, fd)?.map(|bytes| (path.clone(), bytes)),
         Err(_) if args[0].ends_with(".wasm") => {
             return Err(Error::other(format!(
                 "exec: Wasm module {:?}: no such file or directory in the container",
@@ -402,7 +402,8 @@ struct Child<'a> {
     sync: OwnedFd,
     ns: Vec<(libc::c_int, File)>,
     spec: &'a Spec,
-    module: Option<Vec<u8>>,
+    /// A Wasm module: its path in the container and its bytes.
+    module: Option<(PathBuf, Vec<u8>)>,
     program: Option<PathBuf>,
     console: Option<OwnedFd>,
     preserve_fds: i32,
@@ -437,9 +438,11 @@ fn intermediate(c: Child<'_>) -> ! {
     }
     // Wasm: the executor and the module, while the host is visible.
     let loaded = match &c.module {
-        Some(bytes) => match WasmEngine::open()
-            .and_then(|e| crate::aot::load_module(&e, &c.aot, bytes).map(|(l, _)| (e, l)))
-        {
+        Some((path, bytes)) => match WasmEngine::open().and_then(|e| {
+            crate::aot::load_module(&e, &c.aot, bytes)
+                .map(|(l, _)| (e, l, path.clone()))
+                .map_err(|err| Error::other(format!("module {}: {err}", path.display())))
+        }) {
             Ok(v) => Some(v),
             Err(e) => fail(&c.sync, &format!("exec: {e}")),
         },
@@ -513,7 +516,7 @@ enum Ready {
 fn exec_process(
     sync: OwnedFd,
     spec: &Spec,
-    loaded: Option<(WasmEngine, crate::executor::Loaded)>,
+    loaded: Option<(WasmEngine, crate::executor::Loaded, PathBuf)>,
     program: Option<PathBuf>,
     console: Option<OwnedFd>,
     chroot_to: Option<PathBuf>,
@@ -539,14 +542,16 @@ fn exec_process(
         let args = process.args().clone().unwrap_or_default();
         let env = process.env().clone().unwrap_or_default();
         match loaded {
-            Some((engine, module)) => {
+            Some((engine, module, path)) => {
                 let config = WasiConfig {
                     args,
                     env,
                     preopens: crate::wasi::preopens(Path::new("/"), process.cwd())?,
                     max_memory_pages: crate::wasi::max_memory_pages(spec),
                 };
-                let instance = engine.instantiate(module, &config)?;
+                let instance = engine
+                    .instantiate(module, &config)
+                    .map_err(|e| Error::other(format!("exec: module {}: {e}", path.display())))?;
                 security::harden_process(spec, false)?;
                 Ok(Ready::Wasm(engine, instance))
             }
