@@ -77,8 +77,8 @@ pub(crate) fn create_with_console(
         }
         (false, None, _) => None,
     };
+    // Checked by `config::load` (as were the hardening settings).
     let namespaces = Namespaces::from_spec(&bundle.spec)?;
-    security::validate(&bundle.spec).map_err(|e| in_config(&bundle, e))?;
     if !namespaces.has(libc::CLONE_NEWNS) {
         require_mount_namespace(&bundle)?;
     }

@@ -245,44 +245,43 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
     super::run::wait_as_foreground(pid, &pidfd, master)
 }
 
+/// Parses and checks the process JSON of `exec --process FILE` (`bytes`,
+/// read from `file`, which messages name): a process without `user` runs as
+/// uid 0, gid 0 (as runc); `cwd` must be set and absolute, `args` name a
+/// program, env entries be `KEY=VALUE`, no string hold a NUL byte, and
+/// rlimits, LSM labels, `oomScoreAdj` and umask be usable
+/// (`config::check_process`, `security::validate_process`, as for the
+/// container's own process).
+pub fn parse_process(bytes: &[u8], file: &Path) -> Result<Process> {
+    let in_file = |m: String| Error::Config(format!("{}: {m}", file.display()));
+    let mut v: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| in_file(format!("invalid JSON: {e}")))?;
+    if let Some(o) = v.as_object_mut() {
+        o.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    let has_cwd = v
+        .get("cwd")
+        .and_then(|c| c.as_str())
+        .is_some_and(|c| !c.is_empty());
+    let p: Process = serde_path_to_error::deserialize(v)
+        .map_err(|e| in_file(format!("{}: {}", e.path(), e.inner())))?;
+    if !has_cwd {
+        return Err(in_file(
+            "cwd: must be set (the process's working directory)".into(),
+        ));
+    }
+    crate::config::check_process(&p, "").map_err(in_file)?;
+    security::validate_process(&p).map_err(|e| in_file(e.to_string()))?;
+    Ok(p)
+}
+
 /// The exec process: `--process FILE`, or the container's process with the
 /// command line and flags laid over it, as runc builds it.
 fn build_process(spec: &Spec, opts: &ExecOptions) -> Result<Process> {
     if let Some(file) = &opts.process {
         let bytes = std::fs::read(file).map_err(|e| Error::path("read", file, e))?;
-        let mut v: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::other(format!("{}: invalid JSON: {e}", file.display())))?;
-        if let Some(o) = v.as_object_mut() {
-            o.entry("user")
-                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
-        }
-        let has_cwd = v
-            .get("cwd")
-            .and_then(|c| c.as_str())
-            .is_some_and(|c| !c.is_empty());
-        let p: Process = serde_path_to_error::deserialize(v).map_err(|e| {
-            Error::other(format!("{}: {}: {}", file.display(), e.path(), e.inner()))
-        })?;
-        if !has_cwd {
-            return Err(Error::other(format!(
-                "{}: cwd: must be set (the process's working directory)",
-                file.display()
-            )));
-        }
-        if !p.cwd().is_absolute() {
-            return Err(Error::other(format!(
-                "{}: cwd: {:?} must be an absolute path",
-                file.display(),
-                p.cwd()
-            )));
-        }
-        if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-            return Err(Error::other(format!(
-                "{}: args: must name the program to run",
-                file.display()
-            )));
-        }
-        return Ok(p);
+        return parse_process(&bytes, file);
     }
     if opts.args.is_empty() {
         return Err(Error::other(
