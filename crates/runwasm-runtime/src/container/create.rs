@@ -187,9 +187,25 @@ pub(crate) fn create_with_console(
             Report::Failed(msg) => return Err(Error::other(msg)),
             Report::Died => {
                 guard.child = None;
+                let how = describe_exit(pid);
+                let limit = bundle
+                    .spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.resources().as_ref())
+                    .and_then(|r| r.memory().as_ref())
+                    .and_then(|m| m.limit())
+                    .filter(|&l| l > 0);
+                let hint = match limit {
+                    Some(l) if how == "killed by signal 9" => format!(
+                        "; with linux.resources.memory.limit {l} that is most likely the OOM \
+                         killer: the container needs more memory to start (a Wasm module's \
+                         tables, code and memories are allocated here)"
+                    ),
+                    _ => String::new(),
+                };
                 return Err(Error::other(format!(
-                    "container init exited during create ({})",
-                    describe_exit(pid)
+                    "container init exited during create ({how}{hint})"
                 )));
             }
         }
