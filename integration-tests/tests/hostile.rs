@@ -838,6 +838,8 @@ mod wasm {
         pub funcs: Vec<u32>,
         /// The limits of the memory (`[0, min]` or `[1, min, max]`).
         pub memory: Option<Vec<u8>>,
+        /// A funcref table with these limits (`[0, min]`).
+        pub table: Option<Vec<u8>>,
         /// (name, kind, index).
         pub exports: Vec<(String, u8, u32)>,
         pub start: Option<u32>,
@@ -855,6 +857,7 @@ mod wasm {
                 imports: Vec::new(),
                 funcs: vec![0],
                 memory: None,
+                table: None,
                 exports: vec![("_start".into(), 0, 0)],
                 start: None,
                 bodies: vec![vec![0x00, 0x0b]],
@@ -883,6 +886,11 @@ mod wasm {
             if !self.funcs.is_empty() {
                 let funcs: Vec<Vec<u8>> = self.funcs.iter().map(|&f| leb(f.into())).collect();
                 m.extend(section(3, vec(&funcs)));
+            }
+            if let Some(limits) = &self.table {
+                let mut t = vec![0x70];
+                t.extend_from_slice(limits);
+                m.extend(section(4, vec(&[t])));
             }
             if let Some(limits) = &self.memory {
                 m.extend(section(5, vec(std::slice::from_ref(limits))));
@@ -1153,6 +1161,108 @@ fn m_data_segment_out_of_bounds_fails_at_create() {
         &["app.wasm", "out of bounds"],
         &["start function"],
     );
+}
+
+/// A few bytes asking WasmEdge for gigabytes while it loads: a table of
+/// 2^32 - 1 elements, a function with 2^32 - 1 locals (and each just past
+/// the limit, 10^7 elements and 50,000 locals, which wasmtime and browsers
+/// apply too). `create` refuses them before WasmEdge allocates anything;
+/// without that the init process was OOM-killed or aborted in C++.
+#[test]
+fn m_huge_tables_and_locals_fail_at_create() {
+    let Some(env) = TestEnv::new("hm_huge") else {
+        return;
+    };
+    let table = |min: u32| wasm::Module {
+        table: Some(wasm::min_pages(min)),
+        ..Default::default()
+    };
+    let locals = |n: u32| {
+        let mut body = vec![0x01];
+        body.extend(wasm::leb(n.into()));
+        body.extend([0x7f, 0x0b]);
+        wasm::Module {
+            bodies: vec![body],
+            ..Default::default()
+        }
+    };
+    for (tag, m, words) in [
+        ("table-max", table(u32::MAX), ["table 0", "4294967295"]),
+        ("table-limit", table(10_000_001), ["table 0", "10000001"]),
+        ("locals-max", locals(u32::MAX), ["function 0", "4294967295"]),
+        ("locals-limit", locals(50_001), ["function 0", "50001"]),
+    ] {
+        let b = with_memory_limit(module_bundle(&env, &m.bytes(), &[]));
+        let mut all = vec!["app.wasm", "module too large"];
+        all.extend(words);
+        module_create_fails(&env, tag, &b, &all, &[]);
+    }
+    // At the limit, a table of 10^7 elements needs ~200 MiB: under a 64 MiB
+    // memory limit the OOM killer ends init while it instantiates, and the
+    // message says so.
+    let b = with_memory_limit(module_bundle(&env, &table(10_000_000).bytes(), &[]));
+    module_create_fails(
+        &env,
+        "table-oom",
+        &b,
+        &["killed by signal 9", "memory.limit", "OOM killer"],
+        &[],
+    );
+    // Without a memory limit, modules at the limits run.
+    for (tag, m) in [
+        ("table-ok", table(10_000_000)),
+        ("locals-ok", locals(50_000)),
+    ] {
+        let before = HostSnapshot::take();
+        let b = module_bundle(&env, &m.bytes(), &[]);
+        let out = run_module(&env, tag, &b, CMD_TIMEOUT);
+        assert_no_crash(&out);
+        assert_eq!(out.code(), 0, "{tag}:\n{out}");
+        assert_run_left_nothing(&env, tag, &before);
+    }
+}
+
+/// `table.grow` by 2^31 - 1 elements at run time: WasmEdge tries to
+/// allocate 32 GiB and C++ throws `std::bad_alloc`. The container ends with
+/// 134 and one line saying so (or, where the allocation is granted, the
+/// memory limit's OOM kill, 137), never a C++ crash.
+#[test]
+fn m_table_grow_bomb_ends_cleanly() {
+    let Some(env) = TestEnv::new("hm_tgrow") else {
+        return;
+    };
+    // _start: ref.null func; i32.const 0x7fffffff; table.grow 0; drop
+    let mut body = vec![0x00, 0xd0, 0x70, 0x41];
+    body.extend(wasm::sleb(0x7fff_ffff));
+    body.extend([0xfc, 0x0f, 0x00, 0x1a, 0x0b]);
+    let m = wasm::Module {
+        table: Some(wasm::min_pages(1)),
+        bodies: vec![body],
+        ..Default::default()
+    };
+    let before = HostSnapshot::take();
+    let b = with_memory_limit(module_bundle(&env, &m.bytes(), &[]));
+    let out = run_module(&env, "c", &b, Duration::from_secs(30));
+    assert_no_crash(&out);
+    for c in ["terminate called", "bad_alloc"] {
+        assert!(
+            !out.stderr.contains(c),
+            "C++ runtime text on stderr:\n{out}"
+        );
+    }
+    match out.code() {
+        134 => assert_eq!(
+            out.stderr_lines(),
+            [
+                "runwasm: wasm: out of memory: WasmEdge could not allocate what the module \
+              asked for (a table, a call stack, a memory)"
+            ],
+            "{out}"
+        ),
+        137 => {}
+        _ => panic!("expected 134 (out of memory) or 137 (OOM kill):\n{out}"),
+    }
+    assert_run_left_nothing(&env, "c", &before);
 }
 
 #[test]

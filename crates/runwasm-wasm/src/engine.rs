@@ -92,6 +92,7 @@ fn init() -> Result<(), Error> {
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
     INIT.get_or_init(|| {
         LogManager::log_off();
+        crate::oom::install();
         if (CoreVersion::major(), CoreVersion::minor()) == (0, WASMEDGE_MINOR) {
             Ok(())
         } else {
@@ -134,6 +135,11 @@ fn parse(bytes: &[u8], native: bool) -> Result<Loaded, Error> {
     if u32::try_from(bytes.len()).is_err() {
         return Err(Error::InvalidModule("module is larger than 4 GiB".into()));
     }
+    // Before WasmEdge allocates what the module asks for.
+    let layout = Layout::read(bytes);
+    if let Some(l) = &layout {
+        l.check_limits().map_err(Error::TooLarge)?;
+    }
     let config = engine_config(None, native)?;
     let module = Module::from_bytes(Some(&config), bytes)
         .map_err(|e| Error::InvalidModule(decode(&e).message))?;
@@ -141,7 +147,7 @@ fn parse(bytes: &[u8], native: bool) -> Result<Loaded, Error> {
         module,
         config,
         native,
-        layout: Layout::read(bytes),
+        layout,
     })
 }
 

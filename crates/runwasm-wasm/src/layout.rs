@@ -13,15 +13,27 @@
 //!   in the order instantiation applies them (elements, then data, each in
 //!   order) to tell which.
 //!
-//! [`Layout::read`] is given the bytes WasmEdge has just validated. It
-//! returns `None` for anything it does not understand (an encoding of a
-//! proposal the configuration leaves off), never panics, and skips the
-//! code section unread.
+//! * [`Layout::check_limits`]: a few bytes can ask WasmEdge for gigabytes
+//!   (a table of 2^32 elements, a function with 2^28 locals), which it
+//!   tries to allocate while loading or instantiating, and the process
+//!   aborts or is OOM-killed. Such modules are refused up front, at the
+//!   limits wasmtime and browsers apply (the WebAssembly JS API's).
+//!
+//! [`Layout::read`] returns `None` for anything it does not understand
+//! (an invalid module, an encoding of a proposal the configuration leaves
+//! off: WasmEdge then has the last word) and never panics. Of the code
+//! section it reads only each function's local declarations.
 
 use crate::aot::{sections, Reader};
 
 /// A WebAssembly page.
 const PAGE: u64 = 65536;
+/// The most elements a table may start with (wasmparser's
+/// `MAX_WASM_TABLE_ENTRIES`, the JS API's limit).
+pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
+/// The most locals a function may declare (wasmparser's
+/// `MAX_WASM_FUNCTION_LOCALS`, the JS API's limit).
+pub const MAX_FUNCTION_LOCALS: u64 = 50_000;
 
 /// One active segment: it writes `len` items at `offset` of memory or
 /// table `target` while the module is instantiated.
@@ -46,6 +58,10 @@ pub struct Layout {
     pub memories: Vec<u64>,
     /// How many tables are imported.
     pub imported_tables: u32,
+    /// How many functions are imported.
+    pub imported_funcs: u32,
+    /// The function (index, locals) that declares the most locals.
+    pub most_locals: Option<(u32, u64)>,
     /// The minimum size in elements of each table the module defines.
     pub tables: Vec<u64>,
     pub has_start: bool,
@@ -89,6 +105,7 @@ impl Layout {
                 }
                 8 => layout.has_start = true,
                 9 => layout.elems = elem_segments(&mut r).ok()?,
+                10 => layout.most_locals = most_locals(&mut r, layout.imported_funcs).ok()?,
                 11 => layout.data = data_segments(&mut r).ok()?,
                 _ => {}
             }
@@ -103,6 +120,7 @@ impl Layout {
             match r.byte()? {
                 0 => {
                     r.u32()?;
+                    self.imported_funcs += 1;
                 }
                 1 => {
                     table_type(r)?;
@@ -122,6 +140,30 @@ impl Layout {
                 }
                 k => return Err(format!("import kind {k}")),
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses a table that starts with more than [`MAX_TABLE_ELEMENTS`]
+    /// or a function with more than [`MAX_FUNCTION_LOCALS`] locals.
+    pub fn check_limits(&self) -> Result<(), String> {
+        if let Some((i, min)) = self
+            .tables
+            .iter()
+            .enumerate()
+            .find(|(_, &min)| min > MAX_TABLE_ELEMENTS)
+        {
+            return Err(format!(
+                "table {} starts with {min} elements; runwasm allows at most \
+                 {MAX_TABLE_ELEMENTS} (as wasmtime and browsers)",
+                self.imported_tables as usize + i
+            ));
+        }
+        if let Some((f, n)) = self.most_locals.filter(|&(_, n)| n > MAX_FUNCTION_LOCALS) {
+            return Err(format!(
+                "function {f} declares {n} locals; runwasm allows at most \
+                 {MAX_FUNCTION_LOCALS} (as wasmtime and browsers)"
+            ));
         }
         Ok(())
     }
@@ -304,6 +346,25 @@ fn const_expr(r: &mut Reader<'_>) -> Result<Option<u64>, String> {
     }
 }
 
+/// The function with the most locals in a code section, `imported` being
+/// the number of imported functions (they come first in the index space).
+fn most_locals(r: &mut Reader<'_>, imported: u32) -> Result<Option<(u32, u64)>, String> {
+    let mut most: Option<(u32, u64)> = None;
+    for i in 0..r.u32()? {
+        let size = r.u32()?;
+        let mut body = Reader::new(r.take(size.into())?);
+        let mut locals = 0u64;
+        for _ in 0..body.u32()? {
+            locals += u64::from(body.u32()?);
+            val_type(&mut body)?;
+        }
+        if most.is_none_or(|(_, n)| locals > n) {
+            most = Some((imported.saturating_add(i), locals));
+        }
+    }
+    Ok(most)
+}
+
 /// The active data segments of a data section.
 fn data_segments(r: &mut Reader<'_>) -> Result<Vec<Segment>, String> {
     let mut out = Vec::new();
@@ -452,6 +513,34 @@ mod tests {
                  (data (global.get 0) "x"))"#,
         );
         assert_eq!(l.why_trapped(), TrapSource::Unknown);
+    }
+
+    #[test]
+    fn limits_of_tables_and_locals() {
+        let l = layout(
+            r#"(module (import "env" "f" (func)) (table 10000000 funcref)
+                 (func (local i32 i64)) (func (local i32) (local i32)))"#,
+        );
+        assert_eq!(l.most_locals, Some((1, 2)));
+        assert_eq!(l.check_limits(), Ok(()));
+        let l = layout(r#"(module (table 10000001 funcref))"#);
+        assert_eq!(
+            l.check_limits().unwrap_err(),
+            "table 0 starts with 10000001 elements; runwasm allows at most 10000000 (as \
+             wasmtime and browsers)"
+        );
+        // One declaration of 2^32 - 1 locals is a few bytes.
+        let mut bytes = wat::parse_str("(module (func))").unwrap();
+        let code = bytes.len() - 6;
+        assert_eq!(bytes[code..], [10, 4, 1, 2, 0, 0x0b]);
+        bytes.truncate(code);
+        bytes.extend([10, 10, 1, 8, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x7f, 0x0b]);
+        let l = Layout::read(&bytes).unwrap();
+        assert_eq!(
+            l.check_limits().unwrap_err(),
+            "function 0 declares 4294967295 locals; runwasm allows at most 50000 (as \
+             wasmtime and browsers)"
+        );
     }
 
     #[test]

@@ -17,7 +17,10 @@
 //! void *runwasm_wasm_load(const u8 *bytes, usize len, u8 *err, usize err_cap);
 //!         // parse + validate; NULL on failure. `bytes` is not used after
 //!         // the call returns. Always interpreted: an AOT section in
-//!         // `bytes` is ignored
+//!         // `bytes` is ignored. A table starting with more than 10^7
+//!         // elements or a function with more than 50,000 locals (the
+//!         // limits of wasmtime and browsers) fails with "module too
+//!         // large: ..." before WasmEdge allocates them
 //! void *runwasm_wasm_instantiate(void *loaded, const u8 *cfg_json, usize len,
 //!                                u8 *err, usize err_cap);
 //!         // consumes `loaded` (from load or load_file; also on failure);
@@ -86,6 +89,11 @@
 //!
 //! WasmEdge's own logging is switched off at the first `load`,
 //! `load_file` or `compile`; every failure is reported only through `err`.
+//! At the same moment a C++ `new_handler` is installed: when WasmEdge
+//! cannot allocate (`table.grow` by 2^31 elements, deep recursion in the
+//! interpreter without a memory limit), the process writes one line
+//! (`runwasm: wasm: out of memory: …`) to fd 2 and exits with status 134,
+//! instead of dying in `std::terminate`.
 //!
 //! Native code and traps: a compiled module traps where the interpreter
 //! does, with the same message (WasmEdge turns SIGSEGV/SIGBUS/SIGFPE in
@@ -93,7 +101,7 @@
 //! resets to SIG_DFL afterwards). Exhausting the native call stack (deep
 //! recursion of wasm functions, not of the C stack in linear memory) is
 //! not caught by WasmEdge 0.14.1: the process dies of SIGSEGV (the
-//! interpreter aborts on `std::bad_alloc` instead).
+//! interpreter runs out of memory instead, see above).
 //!
 //! # Modules
 //!
@@ -117,6 +125,7 @@ mod engine;
 mod error;
 mod inspect;
 mod layout;
+mod oom;
 mod result;
 #[cfg(test)]
 mod tests;
