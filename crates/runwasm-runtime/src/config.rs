@@ -79,7 +79,8 @@ fn fill_home(spec: &mut Spec, rootfs: &Path) {
 /// fields runwasm relies on (version, `root.path`, `process`, its args, cwd
 /// and env, the number of mounts, cpu shares), `linux.namespaces`, the
 /// hardening settings (`linux.sysctl`, seccomp, rlimits, `oomScoreAdj`,
-/// umask, LSM labels) and every mount's options. The message names the
+/// umask, LSM labels), every mount's options, `linux.devices` and
+/// `linux.rootfsPropagation`. The message names the
 /// field (not the file). Pure but for two look-ups, as in `create`:
 /// whether a namespace `path` exists, and which LSM the host runs.
 pub fn validate_bytes(bytes: &[u8]) -> std::result::Result<Spec, String> {
@@ -90,6 +91,15 @@ pub fn validate_bytes(bytes: &[u8]) -> std::result::Result<Spec, String> {
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         crate::linux::mountopts::MountOptions::parse(m.options().as_deref().unwrap_or_default())
             .map_err(|e| format!("mounts[{i}]: {e}"))?;
+    }
+    crate::linux::devices::devices(&spec).map_err(|e| e.to_string())?;
+    if let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty())
+    {
+        crate::linux::mountopts::rootfs_propagation(p).map_err(|e| e.to_string())?;
     }
     Ok(spec)
 }
