@@ -39,14 +39,17 @@
 //! finds before failing.
 //!
 //! **Hostile modules** (the `m_*` tests): truncated and random bytes,
-//! initial memory over the memory limit, a trapping start function, a data
-//! segment out of bounds, unknown and mistyped imports (hand-written
-//! modules, see [`wasm`]), stack exhaustion in C
-//! (`modules/deep_recursion.c`), unbounded recursion in pure Wasm, an
-//! infinite loop ended by SIGTERM, guests trying to reach host files
-//! (`modules/fsprobe.c`), and symlinks to the host's `/etc` in the rootfs.
-//! Each fails cleanly with its documented status (docs/wasm.md: 134 trap,
-//! 128+n signal, 126 cannot run), never crashes runwasm and never touches
+//! initial memory over the memory limit (exported or not), a trapping start
+//! function, a data segment out of bounds, unknown and mistyped imports,
+//! tables and locals asking WasmEdge for gigabytes, a `table.grow` bomb
+//! (hand-written modules, see [`wasm`]), no usable `_start`, stack
+//! exhaustion in C (`modules/deep_recursion.c`), unbounded recursion in
+//! pure Wasm, an infinite loop ended by SIGTERM, corrupt and trapping
+//! modules and oversized environments through `exec`, guests trying to
+//! reach host files (`modules/fsprobe.c`), and symlinks to the host's
+//! `/etc` in the rootfs. Each fails cleanly with its documented status
+//! (docs/wasm.md: 1 at create, 134 trap or out of memory, 128+n signal,
+//! 137 OOM kill, 126 cannot run), never crashes runwasm and never touches
 //! anything outside the container.
 
 mod common;
@@ -1464,6 +1467,68 @@ fn m_hostile_modules_through_exec() {
         assert_no_problems(&format!("exec {module}"), &problems, Some(&out));
         assert!(pid_alive(pid), "exec {module} ended init");
         assert_eq!(env.status(&id).as_deref(), Some("created"));
+    }
+    let before = HostSnapshot::take();
+    env.run(&["delete", "--force", id.as_str()]).assert_ok();
+    assert!(wait_pid_exit(pid, Duration::from_secs(2)));
+    assert_no_problems("after delete", &leftovers(&env, &id, &before), None);
+}
+
+/// `exec --process` of a native program whose environment `execve` would
+/// refuse (one string over 128 KiB, or 100,000 entries past ARG_MAX) fails
+/// that `exec` naming the entry, before anything is forked; a process file
+/// with an env entry that is not `KEY=VALUE` too. The container is left as
+/// it was.
+#[test]
+fn m_exec_env_past_arg_max_fails_naming_the_field() {
+    let Some(env) = TestEnv::new("hm_exec_e2big") else {
+        return;
+    };
+    let b = env
+        .native_bundle(&["/bin/busybox", "sleep", "30"])
+        .edit(|c| {
+            c["linux"] = json!({"namespaces": [{"type": "mount"}, {"type": "pid"}]});
+            c["mounts"] = json!([{"destination": "/proc", "type": "proc", "source": "proc"}]);
+        });
+    let id = env.id("c");
+    let created = env.create(&id, &b);
+    let pid = created.pid();
+    let process = |env_list: Vec<String>| json!({"args": ["/bin/busybox", "true"], "cwd": "/", "env": env_list});
+    let big = vec![
+        "PATH=/bin".to_string(),
+        format!("BIG={}", "x".repeat(1 << 20)),
+    ];
+    let many: Vec<String> = (0..100_000)
+        .map(|i| format!("VAR_{i:06}={}", "x".repeat(60)))
+        .collect();
+    for (tag, p, words) in [
+        ("big", process(big), vec!["env[1]", "MAX_ARG_STRLEN"]),
+        (
+            "many",
+            process(many),
+            vec!["env: 1000", "entries", "ARG_MAX"],
+        ),
+        (
+            "not-kv",
+            process(vec!["NOEQUALS".into()]),
+            vec!["env[0]", "KEY=VALUE"],
+        ),
+    ] {
+        let file = env.tmp().join(format!("{tag}.json"));
+        fs::write(&file, p.to_string()).unwrap();
+        let out = env.run(&[
+            OsStr::new("exec"),
+            OsStr::new("--process"),
+            file.as_os_str(),
+            OsStr::new(&id),
+        ]);
+        let mut all = vec![format!("{tag}.json")];
+        all.extend(words.iter().map(|w| w.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let problems = failure_problems(&out, &needles(&all), &[]);
+        assert_no_problems(&format!("exec {tag}"), &problems, Some(&out));
+        assert!(pid_alive(pid), "exec {tag} ended init");
+        assert_eq!(env.status(&id).as_deref(), Some("created"), "{tag}");
     }
     let before = HostSnapshot::take();
     env.run(&["delete", "--force", id.as_str()]).assert_ok();
