@@ -52,9 +52,9 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     }
     let file = path.join("config.json");
     let bytes = std::fs::read(&file).map_err(|e| Error::path("read", &file, e))?;
-    let spec = parse(&bytes).map_err(|msg| Error::Config(format!("{}: {msg}", file.display())))?;
-    let rootfs =
-        check(&spec, &path).map_err(|msg| Error::Config(format!("{}: {msg}", file.display())))?;
+    let in_file = |msg| Error::Config(format!("{}: {msg}", file.display()));
+    let spec = validate_bytes(&bytes).map_err(in_file)?;
+    let rootfs = check_rootfs(&spec, &path).map_err(in_file)?;
     let mut spec = spec;
     fill_home(&mut spec, &rootfs);
     Ok(Bundle { path, rootfs, spec })
@@ -74,6 +74,36 @@ fn fill_home(spec: &mut Spec, rootfs: &Path) {
     spec.set_process(Some(process));
 }
 
+/// Parses and checks the bytes of a config.json, as `create` does before
+/// it looks at the filesystem: the JSON and its types ([`parse`]), the
+/// fields runwasm relies on (version, `root.path`, `process`, its args, cwd
+/// and env, the number of mounts, cpu shares), `linux.namespaces`, the
+/// hardening settings (`linux.sysctl`, seccomp, rlimits, `oomScoreAdj`,
+/// umask, LSM labels), every mount's options, `linux.devices` and
+/// `linux.rootfsPropagation`. The message names the
+/// field (not the file). Pure but for two look-ups, as in `create`:
+/// whether a namespace `path` exists, and which LSM the host runs.
+pub fn validate_bytes(bytes: &[u8]) -> std::result::Result<Spec, String> {
+    let spec = parse(bytes)?;
+    check_fields(&spec)?;
+    crate::linux::namespaces::Namespaces::from_spec(&spec).map_err(|e| e.to_string())?;
+    crate::linux::security::validate(&spec).map_err(|e| e.to_string())?;
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        crate::linux::mountopts::MountOptions::parse(m.options().as_deref().unwrap_or_default())
+            .map_err(|e| format!("mounts[{i}]: {e}"))?;
+    }
+    crate::linux::devices::devices(&spec).map_err(|e| e.to_string())?;
+    if let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty())
+    {
+        crate::linux::mountopts::rootfs_propagation(p).map_err(|e| e.to_string())?;
+    }
+    Ok(spec)
+}
+
 /// Parses config.json; a type error names its JSON path. Like runc, a
 /// process without `user` runs as uid 0, gid 0.
 pub fn parse(bytes: &[u8]) -> std::result::Result<Spec, String> {
@@ -81,6 +111,18 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Spec, String> {
         serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
     if !value.is_object() {
         return Err("invalid JSON: the top level must be an object".into());
+    }
+    // Counted before the typed parse, which alone takes seconds for a
+    // million mounts.
+    if let Some(n) = value
+        .get("mounts")
+        .and_then(|m| m.as_array())
+        .map(Vec::len)
+        .filter(|&n| n > MAX_MOUNTS)
+    {
+        return Err(format!(
+            "mounts: {n} entries; runwasm allows at most {MAX_MOUNTS}"
+        ));
     }
     if let Some(p) = value.get_mut("process").and_then(|p| p.as_object_mut()) {
         p.entry("user")
@@ -101,8 +143,8 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Spec, String> {
 /// up front instead of mounting for minutes.
 const MAX_MOUNTS: usize = 10_000;
 
-/// Checks the fields runwasm needs; returns the absolute rootfs path.
-fn check(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> {
+/// Checks the fields runwasm needs, without the filesystem.
+fn check_fields(spec: &Spec) -> std::result::Result<(), String> {
     let version = spec.version();
     if !version.starts_with("1.") {
         return Err(format!(
@@ -115,17 +157,6 @@ fn check(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> {
         .ok_or("root: missing (the container's root filesystem is required)")?;
     if root.path().as_os_str().is_empty() {
         return Err("root.path: must not be empty".into());
-    }
-    let rootfs = bundle.join(root.path());
-    if let Some(n) = spec
-        .mounts()
-        .as_ref()
-        .map(|m| m.len())
-        .filter(|&n| n > MAX_MOUNTS)
-    {
-        return Err(format!(
-            "mounts: {n} entries; runwasm allows at most {MAX_MOUNTS}"
-        ));
     }
     if let Some(shares) = spec
         .linux()
@@ -140,6 +171,54 @@ fn check(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> {
             ));
         }
     }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or("process: missing (runwasm needs a process to run)")?;
+    check_process(process, "process.")
+}
+
+/// Checks a process (config.json's, or `exec --process`'s): args naming a
+/// program, an absolute cwd, `KEY=VALUE` env entries, no NUL byte. Field
+/// names in the message start with `prefix` (`process.`, or nothing).
+pub fn check_process(process: &Process, prefix: &str) -> std::result::Result<(), String> {
+    let args = process.args().as_deref().unwrap_or_default();
+    if args.is_empty() || args[0].is_empty() {
+        return Err(format!(
+            "{prefix}args: must name the module or program to run"
+        ));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(format!(
+            "{prefix}cwd: {:?} must be an absolute path",
+            process.cwd()
+        ));
+    }
+    for (i, kv) in process
+        .env()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if !kv.contains('=') || kv.starts_with('=') {
+            return Err(format!("{prefix}env[{i}]: {kv:?} is not KEY=VALUE"));
+        }
+        if kv.contains('\0') {
+            return Err(format!("{prefix}env[{i}]: contains a NUL byte"));
+        }
+    }
+    if let Some(i) = args.iter().position(|a| a.contains('\0')) {
+        return Err(format!("{prefix}args[{i}]: contains a NUL byte"));
+    }
+    Ok(())
+}
+
+/// Checks the rootfs of a spec that passed [`check_fields`]; returns its
+/// absolute path.
+fn check_rootfs(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> {
+    let root = spec.root().as_ref().ok_or("root: missing")?;
+    let rootfs = bundle.join(root.path());
     match std::fs::metadata(&rootfs) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
@@ -159,37 +238,6 @@ fn check(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> {
                 rootfs.display()
             ));
         }
-    }
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or("process: missing (runwasm needs a process to run)")?;
-    let args = process.args().as_deref().unwrap_or_default();
-    if args.is_empty() || args[0].is_empty() {
-        return Err("process.args: must name the module or program to run".into());
-    }
-    if !process.cwd().is_absolute() {
-        return Err(format!(
-            "process.cwd: {:?} must be an absolute path",
-            process.cwd()
-        ));
-    }
-    for (i, kv) in process
-        .env()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        if !kv.contains('=') || kv.starts_with('=') {
-            return Err(format!("process.env[{i}]: {kv:?} is not KEY=VALUE"));
-        }
-        if kv.contains('\0') {
-            return Err(format!("process.env[{i}]: contains a NUL byte"));
-        }
-    }
-    if let Some(i) = args.iter().position(|a| a.contains('\0')) {
-        return Err(format!("process.args[{i}]: contains a NUL byte"));
     }
     Ok(normalize(&rootfs))
 }
@@ -249,6 +297,27 @@ mod tests {
         let b = b.unwrap();
         assert_eq!(b.rootfs, tmp.path().join("rootfs"));
         assert_eq!(b.args(), ["/a.wasm"]);
+    }
+
+    /// `validate_bytes` is what `load` checks before the filesystem: the
+    /// hardening settings and the mounts' options are refused here, before
+    /// `create` clones init.
+    #[test]
+    fn validate_bytes_checks_without_a_bundle() {
+        assert!(validate_bytes(GOOD.as_bytes()).is_ok());
+        let with = |extra: &str| {
+            let c = GOOD.strip_suffix('}').unwrap().to_string() + "," + extra + "}";
+            validate_bytes(c.as_bytes()).unwrap_err()
+        };
+        let e = with(r#""mounts":[{"destination":"/a","type":"tmpfs","options":["idmap"]}]"#);
+        assert!(e.starts_with("mounts[0]: mount option \"idmap\""), "{e}");
+        let e = with(r#""linux":{"namespaces":[{"type":"pid"},{"type":"pid"}]}"#);
+        assert!(e.contains("linux.namespaces[1] (pid): listed twice"), "{e}");
+        let e = with(r#""linux":{"sysctl":{"vm.swappiness":"1"}}"#);
+        assert!(e.contains("vm.swappiness"), "{e}");
+        let many = vec![r#"{"destination":"/m","type":"tmpfs"}"#; MAX_MOUNTS + 1].join(",");
+        let e = with(&format!(r#""mounts":[{many}]"#));
+        assert!(e.starts_with("mounts: 10001 entries"), "{e}");
     }
 
     #[test]

@@ -75,6 +75,43 @@ pub struct State {
     pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
+impl State {
+    /// Parses the state.json of container `id` and checks what the
+    /// commands rely on: runwasm's marker and the id, a pid that is not
+    /// negative (0 only before init exists), absolute bundle and rootfs
+    /// paths, and a cgroup that is neither the root nor reached through
+    /// `..` (`delete` empties and removes it).
+    pub fn from_bytes(bytes: &[u8], id: &str) -> std::result::Result<State, String> {
+        let state: State = serde_json::from_slice(bytes)
+            .map_err(|e| format!("not a runwasm container state ({e})"))?;
+        if state.runtime != RUNTIME_MARKER || state.id != id {
+            return Err("not a runwasm container state".into());
+        }
+        if state.pid < 0 {
+            return Err(format!("pid: {} is not a process id", state.pid));
+        }
+        for (field, p) in [("bundle", &state.bundle), ("rootfs", &state.rootfs)] {
+            if !p.is_absolute() {
+                return Err(format!("{field}: {p:?} is not an absolute path"));
+            }
+        }
+        if let Some(cg) = &state.cgroup {
+            let text = cg.path.to_string_lossy();
+            let root = cg
+                .path
+                .components()
+                .all(|c| c == std::path::Component::RootDir);
+            if root || text.split(['/', ':']).any(|c| c == "..") {
+                return Err(format!(
+                    "cgroup.path: {:?} is not a container's cgroup",
+                    cg.path
+                ));
+            }
+        }
+        Ok(state)
+    }
+}
+
 /// The state root (`--root`).
 pub struct StateStore {
     root: PathBuf,
@@ -314,19 +351,8 @@ impl ContainerDir {
             }
             Err(e) => return Err(Error::path("read", &path, e)),
         };
-        let state: State = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::other(format!(
-                "{}: not a runwasm container state ({e})",
-                path.display()
-            ))
-        })?;
-        if state.runtime != RUNTIME_MARKER || state.id != self.id {
-            return Err(Error::other(format!(
-                "{}: not a runwasm container state",
-                path.display()
-            )));
-        }
-        Ok(state)
+        State::from_bytes(&bytes, &self.id)
+            .map_err(|msg| Error::other(format!("{}: {msg}", path.display())))
     }
 
     /// Writes state.json atomically: a temporary file, then rename.
@@ -433,6 +459,36 @@ mod tests {
             store.open_container("c1"),
             Err(Error::NotExist(_))
         ));
+    }
+
+    #[test]
+    fn from_bytes_checks_what_commands_rely_on() {
+        let good = serde_json::to_value(sample("c1")).unwrap();
+        let parse = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = good.clone();
+            edit(&mut v);
+            State::from_bytes(v.to_string().as_bytes(), "c1").map(|s| s.pid)
+        };
+        assert_eq!(parse(&|_| {}), Ok(42));
+        assert!(State::from_bytes(good.to_string().as_bytes(), "c2").is_err());
+        type Edit<'a> = &'a dyn Fn(&mut serde_json::Value);
+        let bad: [(Edit, &str); 5] = [
+            (&|v| v["pid"] = (-1).into(), "pid: -1"),
+            (&|v| v["runtime"] = "runc".into(), "not a runwasm"),
+            (&|v| v["bundle"] = "b".into(), "bundle: \"b\""),
+            (
+                &|v| v["cgroup"] = serde_json::json!({"path": "/", "systemd": false}),
+                "cgroup.path",
+            ),
+            (
+                &|v| v["cgroup"] = serde_json::json!({"path": "/a/../..", "systemd": false}),
+                "cgroup.path",
+            ),
+        ];
+        for (edit, want) in bad {
+            let e = parse(edit).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     #[test]

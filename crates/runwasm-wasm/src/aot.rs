@@ -93,28 +93,32 @@ pub struct Section<'a> {
 }
 
 /// Reads the binary format's integers, names and byte strings.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Self { bytes, pos: 0 }
     }
 
-    fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.bytes.len() - self.pos
     }
 
-    fn byte(&mut self) -> Result<u8, String> {
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    pub(crate) fn byte(&mut self) -> Result<u8, String> {
         let b = *self.bytes.get(self.pos).ok_or("unexpected end")?;
         self.pos += 1;
         Ok(b)
     }
 
     /// An unsigned LEB128 of at most `bits` bits, as WasmEdge reads it.
-    fn leb(&mut self, bits: u32) -> Result<u64, String> {
+    pub(crate) fn leb(&mut self, bits: u32) -> Result<u64, String> {
         let mut value = 0u64;
         let mut shift = 0u32;
         loop {
@@ -134,16 +138,16 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn u32(&mut self) -> Result<u32, String> {
+    pub(crate) fn u32(&mut self) -> Result<u32, String> {
         // Cannot truncate: at most 32 bits were read.
         self.leb(32).map(|v| v as u32)
     }
 
-    fn u64(&mut self) -> Result<u64, String> {
+    pub(crate) fn u64(&mut self) -> Result<u64, String> {
         self.leb(64)
     }
 
-    fn take(&mut self, n: u64) -> Result<&'a [u8], String> {
+    pub(crate) fn take(&mut self, n: u64) -> Result<&'a [u8], String> {
         match usize::try_from(n) {
             Ok(n) if n <= self.remaining() => {
                 let s = &self.bytes[self.pos..self.pos + n];
@@ -154,12 +158,12 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn name(&mut self) -> Result<&'a [u8], String> {
+    pub(crate) fn name(&mut self) -> Result<&'a [u8], String> {
         let n = self.u32()?;
         self.take(n.into())
     }
 
-    fn rest(&mut self) -> &'a [u8] {
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
         let s = &self.bytes[self.pos..];
         self.pos = self.bytes.len();
         s

@@ -52,6 +52,7 @@ use wasmedge_sys::instance::function::AsFunc;
 use crate::aot::{self, Kind, Target};
 use crate::config::Config;
 use crate::inspect;
+use crate::layout::{Layout, TrapSource};
 use crate::result::{decode, failure_of, is_link_error, is_terminated};
 use crate::Error;
 
@@ -69,6 +70,8 @@ pub struct Loaded {
     config: EngineConfig,
     /// Whether the module carries native code to run (not interpreted).
     native: bool,
+    /// What the API does not show (`None`: not understood).
+    layout: Option<Layout>,
 }
 
 /// An instantiated module, ready to run.
@@ -89,6 +92,7 @@ pub(crate) fn init() -> Result<(), Error> {
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
     INIT.get_or_init(|| {
         LogManager::log_off();
+        crate::oom::install();
         if (CoreVersion::major(), CoreVersion::minor()) == (0, WASMEDGE_MINOR) {
             Ok(())
         } else {
@@ -131,6 +135,11 @@ fn parse(bytes: &[u8], native: bool) -> Result<Loaded, Error> {
     if u32::try_from(bytes.len()).is_err() {
         return Err(Error::InvalidModule("module is larger than 4 GiB".into()));
     }
+    // Before WasmEdge allocates what the module asks for.
+    let layout = Layout::read(bytes);
+    if let Some(l) = &layout {
+        l.check_limits().map_err(Error::TooLarge)?;
+    }
     let config = engine_config(None, native)?;
     let module = Module::from_bytes(Some(&config), bytes)
         .map_err(|e| Error::InvalidModule(decode(&e).message))?;
@@ -138,6 +147,7 @@ fn parse(bytes: &[u8], native: bool) -> Result<Loaded, Error> {
         module,
         config,
         native,
+        layout,
     })
 }
 
@@ -280,10 +290,14 @@ pub fn instantiate(loaded: Loaded, config: &Config) -> Result<Instance, Error> {
         module,
         config: engine,
         native,
+        layout,
     } = loaded;
     let engine = match config.max_memory_pages {
         Some(pages) => {
-            if let Some(msg) = inspect::memory_over_cap(&module, pages) {
+            // Exported memories by name first, then the others.
+            let over = inspect::memory_over_cap(&module, pages)
+                .or_else(|| layout.as_ref().and_then(|l| l.memory_over_cap(pages)));
+            if let Some(msg) = over {
                 return Err(Error::Instantiate(msg));
             }
             engine_config(Some(pages), native)?
@@ -313,7 +327,7 @@ pub fn instantiate(loaded: Loaded, config: &Config) -> Result<Instance, Error> {
         }
         Ok(instance) => Some(instance),
         Err(e) if is_terminated(&e) => None,
-        Err(e) => return Err(instantiate_error(&e, &module, &mut wasi)),
+        Err(e) => return Err(instantiate_error(&e, &module, layout.as_ref(), &mut wasi)),
     };
 
     Ok(Instance {
@@ -331,18 +345,40 @@ fn is_null(instance: &wasmedge_sdk::Instance) -> bool {
     unsafe { instance.as_ptr() }.is_null()
 }
 
-/// Words an instantiation failure, naming the import at fault if any.
-fn instantiate_error(err: &WasmEdgeError, module: &Module, wasi: &mut WasiStore) -> Error {
+/// Words an instantiation failure, naming the import at fault if any, and
+/// for a trap where it happened: a segment that does not fit, or the start
+/// function.
+fn instantiate_error(
+    err: &WasmEdgeError,
+    module: &Module,
+    layout: Option<&Layout>,
+    wasi: &mut WasiStore,
+) -> Error {
     if is_link_error(err) {
         if let Some(msg) = inspect::link_error(module, &mut wasi.store) {
             return Error::Instantiate(msg);
         }
     }
     let f = decode(err);
-    Error::Instantiate(if f.trap {
-        format!("start function trapped: {}", f.message)
-    } else {
-        format!("instantiation failed: {}", f.message)
+    if !f.trap {
+        return Error::Instantiate(format!("instantiation failed: {}", f.message));
+    }
+    let source = layout.map_or(TrapSource::Unknown, Layout::why_trapped);
+    let has_start = layout.is_none_or(|l| l.has_start);
+    Error::Instantiate(match source {
+        TrapSource::Segment(what) => format!("instantiation trapped: {}: {what}", f.message),
+        TrapSource::StartFunction if has_start => {
+            format!("start function trapped: {}", f.message)
+        }
+        _ if has_start => format!(
+            "instantiation trapped (initializing the module's element or data segments, or in \
+             its start function): {}",
+            f.message
+        ),
+        _ => format!(
+            "instantiation trapped initializing the module's element or data segments: {}",
+            f.message
+        ),
     })
 }
 

@@ -10,6 +10,10 @@ pub enum Error {
     /// The module failed to parse or validate.
     #[error("invalid wasm module: {0}")]
     InvalidModule(String),
+    /// The module asks for more than runwasm allows (a table or a
+    /// function's locals past the limits of wasmtime and browsers).
+    #[error("module too large: {0}")]
+    TooLarge(String),
     /// A file could not be read or written.
     #[error("{0}")]
     File(String),

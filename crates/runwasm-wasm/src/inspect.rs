@@ -7,7 +7,8 @@
 //!   culprit.
 //! * [`memory_over_cap`]: WasmEdge silently shrinks a memory whose minimum
 //!   exceeds the configured page cap, so the module would run with less
-//!   memory than it declares; the exported memories are checked first.
+//!   memory than it declares; the exported memories are checked here by
+//!   name, the others from the bytes (`layout`).
 //! * [`unchecked_v2_import`]: WasmEdge 0.14.1 binds a
 //!   `wasi_snapshot_preview1` socket import whose type is not V1's to the
 //!   `_v2` function without checking that type either (see there); such
@@ -59,8 +60,8 @@ pub fn link_error(module: &Module, store: &mut Store<'_, WasiModule>) -> Option<
 }
 
 /// The message for the first exported memory whose minimum size exceeds
-/// `max_pages`, if any. (A memory that is not exported cannot be checked
-/// through the API; WASI programs always export theirs.)
+/// `max_pages`, if any. (A memory that is not exported cannot be seen
+/// through the API: `Layout::memory_over_cap` checks those.)
 pub fn memory_over_cap(module: &Module, max_pages: u32) -> Option<String> {
     module.exports().into_iter().find_map(|export| {
         let Ok(ExternalInstanceType::Memory(ty)) = export.ty() else {

@@ -18,7 +18,10 @@
 //! void *runwasm_wasm_load(const u8 *bytes, usize len, u8 *err, usize err_cap);
 //!         // parse + validate; NULL on failure. `bytes` is not used after
 //!         // the call returns. Always interpreted: an AOT section in
-//!         // `bytes` is ignored
+//!         // `bytes` is ignored. A table starting with more than 10^7
+//!         // elements or a function with more than 50,000 locals (the
+//!         // limits of wasmtime and browsers) fails with "module too
+//!         // large: ..." before WasmEdge allocates them
 //! void *runwasm_wasm_instantiate(void *loaded, const u8 *cfg_json, usize len,
 //!                                u8 *err, usize err_cap);
 //!         // consumes `loaded` (from load or load_file; also on failure);
@@ -90,11 +93,16 @@
 //! without `=`, paths containing `:` and `host` directories that cannot be
 //! opened fail `runwasm_wasm_instantiate`. `max_memory_pages` caps every
 //! linear memory (64 KiB pages): `memory.grow` beyond it returns -1 to the
-//! guest, and a module whose exported memory starts larger fails to
-//! instantiate.
+//! guest, and a module with a memory that starts larger (exported or not)
+//! fails to instantiate.
 //!
 //! WasmEdge's own logging is switched off at the first `load`,
 //! `load_file` or `compile`; every failure is reported only through `err`.
+//! At the same moment a C++ `new_handler` is installed: when WasmEdge
+//! cannot allocate (`table.grow` by 2^31 elements, deep recursion in the
+//! interpreter without a memory limit), the process writes one line
+//! (`runwasm: wasm: out of memory: …`) to fd 2 and exits with status 134,
+//! instead of dying in `std::terminate`.
 //!
 //! Native code and traps: a compiled module traps where the interpreter
 //! does, with the same message (WasmEdge turns SIGSEGV/SIGBUS/SIGFPE in
@@ -102,7 +110,7 @@
 //! resets to SIG_DFL afterwards). Exhausting the native call stack (deep
 //! recursion of wasm functions, not of the C stack in linear memory) is
 //! not caught by WasmEdge 0.14.1: the process dies of SIGSEGV (the
-//! interpreter aborts on `std::bad_alloc` instead).
+//! interpreter runs out of memory instead, see above).
 //!
 //! # Modules
 //!
@@ -113,8 +121,11 @@
 //! * `engine`: load / load_file / compile / instantiate / run with
 //!   `wasmedge-sdk` 0.14 (on the system's libwasmedge 0.14); `inspect` names the import that failed to
 //!   link, checks memories against the cap and the WASI socket imports
-//!   WasmEdge 0.14.1 would link without a type check, `result` turns the
-//!   SDK's errors into messages and tells traps from other failures.
+//!   WasmEdge 0.14.1 would link without a type check, `layout` reads what
+//!   the API does not show (memories that are not exported, the start
+//!   function, segment offsets: a trap while instantiating is blamed on the
+//!   segment that does not fit or on the start function), `result` turns
+//!   the SDK's errors into messages and tells traps from other failures.
 
 pub mod abi;
 mod aot;
@@ -122,6 +133,8 @@ pub mod config;
 mod engine;
 mod error;
 mod inspect;
+mod layout;
+mod oom;
 mod result;
 mod speculate;
 #[cfg(test)]

@@ -78,14 +78,17 @@ pub(crate) fn create_with_console(
         }
         (false, None, _) => None,
     };
+    // Checked by `config::load` (as were the hardening settings).
     let namespaces = Namespaces::from_spec(&bundle.spec)?;
-    security::validate(&bundle.spec).map_err(|e| in_config(&bundle, e))?;
     if !namespaces.has(libc::CLONE_NEWNS) {
         require_mount_namespace(&bundle)?;
     }
     crate::profile::mark("config validated");
     let workload = workload::detect(&bundle)?;
     crate::profile::mark("workload detected");
+    if matches!(workload, Workload::Native) {
+        check_exec_size(&bundle)?;
+    }
     let aot = opts
         .aot
         .for_container(bundle.annotation(crate::aot::ANNOTATION))?;
@@ -197,9 +200,25 @@ pub(crate) fn create_with_console(
             Report::Failed(msg) => return Err(Error::other(msg)),
             Report::Died => {
                 guard.child = None;
+                let how = describe_exit(pid);
+                let limit = bundle
+                    .spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.resources().as_ref())
+                    .and_then(|r| r.memory().as_ref())
+                    .and_then(|m| m.limit())
+                    .filter(|&l| l > 0);
+                let hint = match limit {
+                    Some(l) if how == "killed by signal 9" => format!(
+                        "; with linux.resources.memory.limit {l} that is most likely the OOM \
+                         killer: the container needs more memory to start (a Wasm module's \
+                         tables, code and memories are allocated here)"
+                    ),
+                    _ => String::new(),
+                };
                 return Err(Error::other(format!(
-                    "container init exited during create ({})",
-                    describe_exit(pid)
+                    "container init exited during create ({how}{hint})"
                 )));
             }
         }
@@ -269,6 +288,29 @@ fn require_mount_namespace(bundle: &Bundle) -> Result<()> {
     match field {
         Some(f) => Err(Error::Config(format!(
             "{}: {f} needs a mount namespace: add {{\"type\": \"mount\"}} to linux.namespaces",
+            bundle.path.join("config.json").display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A native program whose arguments and environment `execve` would refuse
+/// (E2BIG) fails here, naming the field, instead of after `start`.
+fn check_exec_size(bundle: &Bundle) -> Result<()> {
+    let process = bundle.process();
+    let arg0 = &bundle.args()[0];
+    let program = workload::find_program(bundle, arg0)
+        .map(|(p, _)| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| arg0.clone());
+    match workload::exec_size_error(
+        &program,
+        bundle.args(),
+        bundle.env(),
+        workload::ExecLimits::for_process(process),
+        ("process.args", "process.env"),
+    ) {
+        Some(msg) => Err(Error::Config(format!(
+            "{}: {msg}",
             bundle.path.join("config.json").display()
         ))),
         None => Ok(()),

@@ -110,7 +110,7 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
     spec.set_process(Some(process.clone()));
     let found = workload::find_program_in(&root, process.cwd(), &env, &args[0]);
     let module = match &found {
-        Ok((path, fd)) => read_if_wasm(path, fd)?,
+        Ok((path, fd)) => read_if_wasm(path, fd)?.map(|bytes| (path.clone(), bytes)),
         Err(_) if args[0].ends_with(".wasm") => {
             return Err(Error::other(format!(
                 "exec: Wasm module {:?}: no such file or directory in the container",
@@ -137,6 +137,18 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
         }
         (Some(_), _) => None,
     };
+    if let Some(path) = &program {
+        // What execve would refuse (E2BIG) fails here, naming the field.
+        let limits = workload::ExecLimits::for_process(&process);
+        let env = process.env().as_deref().unwrap_or_default();
+        let path = path.to_string_lossy();
+        if let Some(msg) = workload::exec_size_error(&path, &args, env, limits, ("args", "env")) {
+            return Err(match &opts.process {
+                Some(file) => Error::Config(format!("{}: {msg}", file.display())),
+                None => Error::other(format!("exec: {msg}")),
+            });
+        }
+    }
 
     // The terminal: to the console socket, or relayed by us in the
     // foreground; runc's rules.
@@ -233,44 +245,43 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
     super::run::wait_as_foreground(pid, &pidfd, master)
 }
 
+/// Parses and checks the process JSON of `exec --process FILE` (`bytes`,
+/// read from `file`, which messages name): a process without `user` runs as
+/// uid 0, gid 0 (as runc); `cwd` must be set and absolute, `args` name a
+/// program, env entries be `KEY=VALUE`, no string hold a NUL byte, and
+/// rlimits, LSM labels, `oomScoreAdj` and umask be usable
+/// (`config::check_process`, `security::validate_process`, as for the
+/// container's own process).
+pub fn parse_process(bytes: &[u8], file: &Path) -> Result<Process> {
+    let in_file = |m: String| Error::Config(format!("{}: {m}", file.display()));
+    let mut v: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| in_file(format!("invalid JSON: {e}")))?;
+    if let Some(o) = v.as_object_mut() {
+        o.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    let has_cwd = v
+        .get("cwd")
+        .and_then(|c| c.as_str())
+        .is_some_and(|c| !c.is_empty());
+    let p: Process = serde_path_to_error::deserialize(v)
+        .map_err(|e| in_file(format!("{}: {}", e.path(), e.inner())))?;
+    if !has_cwd {
+        return Err(in_file(
+            "cwd: must be set (the process's working directory)".into(),
+        ));
+    }
+    crate::config::check_process(&p, "").map_err(in_file)?;
+    security::validate_process(&p).map_err(|e| in_file(e.to_string()))?;
+    Ok(p)
+}
+
 /// The exec process: `--process FILE`, or the container's process with the
 /// command line and flags laid over it, as runc builds it.
 fn build_process(spec: &Spec, opts: &ExecOptions) -> Result<Process> {
     if let Some(file) = &opts.process {
         let bytes = std::fs::read(file).map_err(|e| Error::path("read", file, e))?;
-        let mut v: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::other(format!("{}: invalid JSON: {e}", file.display())))?;
-        if let Some(o) = v.as_object_mut() {
-            o.entry("user")
-                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
-        }
-        let has_cwd = v
-            .get("cwd")
-            .and_then(|c| c.as_str())
-            .is_some_and(|c| !c.is_empty());
-        let p: Process = serde_path_to_error::deserialize(v).map_err(|e| {
-            Error::other(format!("{}: {}: {}", file.display(), e.path(), e.inner()))
-        })?;
-        if !has_cwd {
-            return Err(Error::other(format!(
-                "{}: cwd: must be set (the process's working directory)",
-                file.display()
-            )));
-        }
-        if !p.cwd().is_absolute() {
-            return Err(Error::other(format!(
-                "{}: cwd: {:?} must be an absolute path",
-                file.display(),
-                p.cwd()
-            )));
-        }
-        if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-            return Err(Error::other(format!(
-                "{}: args: must name the program to run",
-                file.display()
-            )));
-        }
-        return Ok(p);
+        return parse_process(&bytes, file);
     }
     if opts.args.is_empty() {
         return Err(Error::other(
@@ -390,7 +401,8 @@ struct Child<'a> {
     sync: OwnedFd,
     ns: Vec<(libc::c_int, File)>,
     spec: &'a Spec,
-    module: Option<Vec<u8>>,
+    /// A Wasm module: its path in the container and its bytes.
+    module: Option<(PathBuf, Vec<u8>)>,
     program: Option<PathBuf>,
     console: Option<OwnedFd>,
     preserve_fds: i32,
@@ -425,9 +437,11 @@ fn intermediate(c: Child<'_>) -> ! {
     }
     // Wasm: the executor and the module, while the host is visible.
     let loaded = match &c.module {
-        Some(bytes) => match WasmEngine::open().and_then(|e| {
+        Some((path, bytes)) => match WasmEngine::open().and_then(|e| {
             let wasi = crate::wasi::speculative_config(c.spec);
-            crate::aot::load_module(&e, &c.aot, bytes, &wasi).map(|(l, _)| (e, l))
+            crate::aot::load_module(&e, &c.aot, bytes, &wasi)
+                .map(|(l, _)| (e, l, path.clone()))
+                .map_err(|err| Error::other(format!("module {}: {err}", path.display())))
         }) {
             Ok(v) => Some(v),
             Err(e) => fail(&c.sync, &format!("exec: {e}")),
@@ -502,7 +516,7 @@ enum Ready {
 fn exec_process(
     sync: OwnedFd,
     spec: &Spec,
-    loaded: Option<(WasmEngine, crate::executor::Loaded)>,
+    loaded: Option<(WasmEngine, crate::executor::Loaded, PathBuf)>,
     program: Option<PathBuf>,
     console: Option<OwnedFd>,
     chroot_to: Option<PathBuf>,
@@ -528,14 +542,16 @@ fn exec_process(
         let args = process.args().clone().unwrap_or_default();
         let env = process.env().clone().unwrap_or_default();
         match loaded {
-            Some((engine, module)) => {
+            Some((engine, module, path)) => {
                 let config = WasiConfig {
                     args,
                     env,
                     preopens: crate::wasi::preopens(Path::new("/"), process.cwd())?,
                     max_memory_pages: crate::wasi::max_memory_pages(spec),
                 };
-                let instance = engine.instantiate(module, &config)?;
+                let instance = engine
+                    .instantiate(module, &config)
+                    .map_err(|e| Error::other(format!("exec: module {}: {e}", path.display())))?;
                 security::harden_process(spec, false)?;
                 Ok(Ready::Wasm(engine, instance))
             }

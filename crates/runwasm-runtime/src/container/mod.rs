@@ -12,7 +12,7 @@ mod start;
 
 pub use create::{create, wants_terminal, CreateOptions, Created};
 pub use delete::delete;
-pub use exec::{exec, ExecOptions};
+pub use exec::{exec, parse_process, ExecOptions};
 pub use kill::kill;
 pub use run::{run, wait_status_code};
 pub use start::start;

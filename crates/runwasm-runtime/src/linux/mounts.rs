@@ -29,7 +29,8 @@ use oci_spec::runtime::Mount;
 
 use super::mountopts::MountOptions;
 use super::resolve::{
-    self, create_in_root, mount_error, open_path, proc_fd, sys_error, sys_mount, Kind,
+    self, create_in_root, fs_mount_error, mount_error, open_path, proc_fd, sys_error, sys_mount,
+    Kind,
 };
 use crate::{Error, Result};
 
@@ -197,7 +198,7 @@ pub(crate) fn plain(
         flags,
         Some(&opts.data),
     )
-    .map_err(|e| mount_error(source, dest, e))?;
+    .map_err(|e| fs_mount_error(source, dest, typ, &opts.data, e))?;
     after_mount(env, dest, opts)
 }
 
@@ -261,7 +262,7 @@ fn tmpfs(env: &MountEnv<'_>, source: &OsStr, dest: &Path, opts: &MountOptions) -
         flags,
         Some(&data),
     )
-    .map_err(|e| mount_error(source, dest, e))?;
+    .map_err(|e| fs_mount_error(source, dest, "tmpfs", &data, e))?;
     if let Some(lower) = lower {
         // `lower` still names the directory under the new tmpfs.
         let upper = reopen(env, dest)?;
@@ -294,7 +295,7 @@ fn sysfs(env: &MountEnv<'_>, source: &OsStr, dest: &Path, opts: &MountOptions) -
             rbind.flags |= libc::MS_BIND | libc::MS_REC;
             bind(env, Path::new("/sys"), dest, &rbind)
         }
-        Err(e) => Err(mount_error(source, dest, e)),
+        Err(e) => Err(fs_mount_error(source, dest, "sysfs", &opts.data, e)),
     }
 }
 

@@ -240,11 +240,11 @@ fn errors_name_what_failed() {
     let cases: Vec<(Value, &str)> = vec![
         (
             json!({"destination": "/weird", "type": "nosuchfs", "source": "none"}),
-            "mount \"none\" on \"/weird\": no such device",
+            "mounts[1]: mount \"none\" on \"/weird\": no such device (filesystem type \"nosuchfs\" is not known to this kernel)",
         ),
         (
             json!({"destination": "/x", "type": "bind", "source": "/nonexistent-src"}),
-            "mount \"/nonexistent-src\" on \"/x\": no such file or directory",
+            "mounts[1]: mount \"/nonexistent-src\" on \"/x\": no such file or directory",
         ),
         (
             json!({"destination": "/proc/evil", "type": "tmpfs", "source": "tmpfs"}),
@@ -260,7 +260,11 @@ fn errors_name_what_failed() {
         ),
         (
             json!({"destination": "/y", "type": "tmpfs", "source": "t", "options": ["idmap"]}),
-            "mount on \"/y\": mount option \"idmap\" is not supported",
+            "mounts[1]: mount on \"/y\": mount option \"idmap\" is not supported",
+        ),
+        (
+            json!({"destination": "/z", "type": "tmpfs", "source": "t", "options": ["frobnicate"]}),
+            "mounts[1]: mount \"t\" on \"/z\": invalid argument (type \"tmpfs\", options passed to the filesystem: \"frobnicate\")",
         ),
     ];
     in_child(&b.tmp, || {

@@ -14,15 +14,63 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
 use crate::{Error, Result};
 
+/// A namespace joined by path: `linux.namespaces[index]`.
+#[derive(Debug, Clone)]
+pub struct JoinNs {
+    /// Its CLONE_NEW* flag.
+    pub flag: libc::c_int,
+    pub path: PathBuf,
+    /// Its entry in `linux.namespaces`, named in errors.
+    pub index: usize,
+}
+
+impl JoinNs {
+    /// `linux.namespaces[I] (TYPE)`.
+    fn field(&self) -> String {
+        format!(
+            "linux.namespaces[{}] ({})",
+            self.index,
+            flag_name(self.flag)
+        )
+    }
+
+    /// setns into it; an error names the entry, the path and why.
+    fn enter(&self) -> Result<()> {
+        let f = File::open(&self.path).map_err(|e| {
+            Error::Config(format!(
+                "{}: open {}: {e}",
+                self.field(),
+                self.path.display()
+            ))
+        })?;
+        // SAFETY: setns on an fd we hold open.
+        if unsafe { libc::setns(f.as_raw_fd(), self.flag) } != 0 {
+            let e = std::io::Error::last_os_error();
+            let why = super::security::strerror(&e);
+            let hint = if e.raw_os_error() == Some(libc::EINVAL) {
+                format!(" (not a {} namespace)", flag_name(self.flag))
+            } else {
+                String::new()
+            };
+            return Err(Error::Config(format!(
+                "{}: join {}: {why}{hint}",
+                self.field(),
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The namespace plan of one container.
 #[derive(Debug, Default, Clone)]
 pub struct Namespaces {
     /// CLONE_NEW* flags for the namespaces init gets new.
     pub clone_flags: libc::c_int,
     /// Namespaces init joins by path, user namespace first.
-    pub join: Vec<(libc::c_int, PathBuf)>,
+    pub join: Vec<JoinNs>,
     /// A pid namespace to be born into.
-    pub join_pid: Option<PathBuf>,
+    pub join_pid: Option<JoinNs>,
     pub uid_mappings: Vec<LinuxIdMapping>,
     pub gid_mappings: Vec<LinuxIdMapping>,
 }
@@ -58,12 +106,17 @@ impl Namespaces {
                             p.display()
                         )));
                     }
+                    let j = JoinNs {
+                        flag,
+                        path: p.clone(),
+                        index: i,
+                    };
                     if flag == libc::CLONE_NEWPID {
-                        ns.join_pid = Some(p.clone());
+                        ns.join_pid = Some(j);
                     } else if flag == libc::CLONE_NEWUSER {
-                        ns.join.insert(0, (flag, p.clone()));
+                        ns.join.insert(0, j);
                     } else {
-                        ns.join.push((flag, p.clone()));
+                        ns.join.push(j);
                     }
                 }
                 _ => ns.clone_flags |= flag,
@@ -86,7 +139,7 @@ impl Namespaces {
     }
 
     pub fn has(&self, flag: libc::c_int) -> bool {
-        self.clone_flags & flag != 0 || self.join.iter().any(|(f, _)| *f == flag)
+        self.clone_flags & flag != 0 || self.join.iter().any(|j| j.flag == flag)
     }
 
     pub fn new_user(&self) -> bool {
@@ -96,8 +149,8 @@ impl Namespaces {
     /// In the parent, before cloning: enter the pid namespace init must be
     /// born into.
     pub fn enter_pid_namespace(&self) -> Result<()> {
-        if let Some(p) = &self.join_pid {
-            setns_path(libc::CLONE_NEWPID, p)?;
+        if let Some(j) = &self.join_pid {
+            j.enter()?;
         }
         Ok(())
     }
@@ -113,8 +166,8 @@ impl Namespaces {
 
     /// In init: join the namespaces given by path, user namespace first.
     pub fn join_paths(&self) -> Result<()> {
-        for (flag, path) in &self.join {
-            setns_path(*flag, path)?;
+        for j in &self.join {
+            j.enter()?;
         }
         Ok(())
     }
@@ -147,19 +200,6 @@ pub unsafe fn clone_process(flags: libc::c_int) -> std::io::Result<i32> {
     }
 }
 
-fn setns_path(flag: libc::c_int, path: &PathBuf) -> Result<()> {
-    let f = File::open(path).map_err(|e| Error::path("open namespace", path, e))?;
-    // SAFETY: setns on an fd we hold open.
-    if unsafe { libc::setns(f.as_raw_fd(), flag) } != 0 {
-        return Err(Error::path(
-            "join namespace",
-            path,
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
-}
-
 fn write_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
     let text: String = maps
         .iter()
@@ -187,6 +227,15 @@ pub fn clone_flag(t: LinuxNamespaceType) -> libc::c_int {
         LinuxNamespaceType::Network => libc::CLONE_NEWNET,
         LinuxNamespaceType::Time => 0x80, // CLONE_NEWTIME
     }
+}
+
+/// The type name of a CLONE_NEW* flag.
+fn flag_name(flag: libc::c_int) -> &'static str {
+    use LinuxNamespaceType::*;
+    [Mount, Cgroup, Uts, Ipc, User, Pid, Network, Time]
+        .into_iter()
+        .find(|t| clone_flag(*t) == flag)
+        .map_or("unknown", type_name)
 }
 
 pub fn type_name(t: LinuxNamespaceType) -> &'static str {

@@ -288,6 +288,25 @@ pub fn mount_error(source: &OsStr, dest: &Path, e: io::Error) -> Error {
     sys_error(format!("mount {source:?} on {dest:?}"), e)
 }
 
+/// `mount "SOURCE" on "DEST": reason (what was passed)` for a mount of
+/// filesystem type `typ` with `data`: the reason is often only "no such
+/// device" or "invalid argument", so the type (unknown to the kernel) or
+/// the data (refused by the filesystem) is named too.
+pub fn fs_mount_error(source: &OsStr, dest: &Path, typ: &str, data: &str, e: io::Error) -> Error {
+    let hint = if e.raw_os_error() == Some(libc::ENODEV) {
+        format!("filesystem type {typ:?} is not known to this kernel")
+    } else if data.is_empty() {
+        format!("type {typ:?}")
+    } else {
+        format!("type {typ:?}, options passed to the filesystem: {data:?}")
+    };
+    let text = format!("{} ({hint})", errno_text(&e));
+    Error::io(
+        format!("mount {source:?} on {dest:?}"),
+        io::Error::new(e.kind(), text),
+    )
+}
+
 /// One line of `/proc/self/mountinfo`.
 #[derive(Debug, Clone)]
 pub struct MountInfo {

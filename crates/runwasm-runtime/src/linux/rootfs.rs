@@ -64,8 +64,8 @@ pub fn prepare_rootfs(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<()> {
         cgroupns: has_ns(LinuxNamespaceType::Cgroup),
     };
     let mounts = spec.mounts().as_deref().unwrap_or_default();
-    for m in mounts {
-        mount_entry(&env, m)?;
+    for (i, m) in mounts.iter().enumerate() {
+        mount_entry(&env, m).map_err(|e| in_field(&format!("mounts[{i}]"), e))?;
     }
     if !dev_is_bound(spec) {
         devices::setup_dev(&env, spec)?;
@@ -251,7 +251,7 @@ pub fn finish_rootfs(spec: &Spec) -> Result<()> {
         if opts.flags & libc::MS_RDONLY != 0 {
             let keep = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
             resolve::remount(Path::new("/dev"), libc::MS_BIND | libc::MS_RDONLY | keep)
-                .map_err(|e| sys_error("remount \"/dev\" read-only".into(), e))?;
+                .map_err(|e| sys_error("mounts: remount \"/dev\" read-only".into(), e))?;
         }
     }
     if spec
@@ -261,23 +261,40 @@ pub fn finish_rootfs(spec: &Spec) -> Result<()> {
         .unwrap_or(false)
     {
         make_readonly(Path::new("/"), 0)
-            .map_err(|e| sys_error("make \"/\" read-only".into(), e))?;
+            .map_err(|e| sys_error("root.readonly: make \"/\" read-only".into(), e))?;
     }
-    for p in linux
+    for (i, p) in linux
         .and_then(|l| l.readonly_paths().as_ref())
         .into_iter()
         .flatten()
+        .enumerate()
     {
-        readonly_path(Path::new(p))?;
+        readonly_path(Path::new(p))
+            .map_err(|e| in_field(&format!("linux.readonlyPaths[{i}]"), e))?;
     }
-    for p in linux
+    for (i, p) in linux
         .and_then(|l| l.masked_paths().as_ref())
         .into_iter()
         .flatten()
+        .enumerate()
     {
-        mask_path(Path::new(p))?;
+        mask_path(Path::new(p)).map_err(|e| in_field(&format!("linux.maskedPaths[{i}]"), e))?;
     }
     Ok(())
+}
+
+/// `e` prefixed with the config field it comes from (`mounts[2]: …`), its
+/// kind kept.
+pub(crate) fn in_field(field: &str, e: Error) -> Error {
+    match e {
+        Error::Io { context, source } => Error::Io {
+            context: format!("{field}: {context}"),
+            source,
+        },
+        Error::Config(m) => Error::Config(format!("{field}: {m}")),
+        Error::Other(m) => Error::Other(format!("{field}: {m}")),
+        e => Error::Other(format!("{field}: {e}")),
+    }
 }
 
 /// Remounts the mount at `path` read-only, keeping its other flags.

@@ -93,18 +93,25 @@ pub fn validate(spec: &Spec) -> Result<()> {
         super::seccomp::validate(s)?;
     }
     if let Some(p) = spec.process() {
-        validate_rlimits(p)?;
-        check_lsm(p)?;
-        if let Some(v) = p.oom_score_adj().filter(|v| !(-1000..=1000).contains(v)) {
-            return Err(Error::Config(format!(
-                "process.oomScoreAdj: {v} is out of range (-1000 to 1000)"
-            )));
-        }
-        if let Some(m) = p.user().umask().filter(|m| *m > 0o777) {
-            return Err(Error::Config(format!(
-                "process.user.umask: {m:#o} is not a file mode mask (at most 0777)"
-            )));
-        }
+        validate_process(p)?;
+    }
+    Ok(())
+}
+
+/// The process's part of [`validate`] (for `exec --process` too): rlimits,
+/// LSM labels, `oomScoreAdj`, umask.
+pub fn validate_process(p: &Process) -> Result<()> {
+    validate_rlimits(p)?;
+    check_lsm(p)?;
+    if let Some(v) = p.oom_score_adj().filter(|v| !(-1000..=1000).contains(v)) {
+        return Err(Error::Config(format!(
+            "process.oomScoreAdj: {v} is out of range (-1000 to 1000)"
+        )));
+    }
+    if let Some(m) = p.user().umask().filter(|m| *m > 0o777) {
+        return Err(Error::Config(format!(
+            "process.user.umask: {m:#o} is not a file mode mask (at most 0777)"
+        )));
     }
     Ok(())
 }
