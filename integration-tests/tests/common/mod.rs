@@ -30,6 +30,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod leftovers;
+#[allow(unused_imports)]
+pub use leftovers::*;
+
 /// Longest any single runwasm call may take before the harness kills it.
 pub const CMD_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -443,6 +447,13 @@ pub struct TestEnv {
     pub root: PathBuf,
     ids: Mutex<Vec<String>>,
     counter: AtomicUsize,
+    /// Names in the state root that are not runwasm's (see
+    /// [`TestEnv::expect_in_root`]).
+    expected_in_root: Mutex<Vec<String>>,
+    /// Cgroup parents searched for this test's containers' cgroups.
+    cgroup_parents: Mutex<Vec<String>>,
+    /// Why the end-of-test leftover check is off, when it is.
+    skip_leftovers: Mutex<Option<String>>,
 }
 
 impl TestEnv {
@@ -472,6 +483,9 @@ impl TestEnv {
             root,
             ids: Mutex::new(Vec::new()),
             counter: AtomicUsize::new(0),
+            expected_in_root: Mutex::new(Vec::new()),
+            cgroup_parents: Mutex::new(vec!["runwasm".to_string()]),
+            skip_leftovers: Mutex::new(None),
         })
     }
 
@@ -676,55 +690,6 @@ impl TestEnv {
         .spawn()
     }
 
-    /// Non-zombie processes other than this one whose command line, cwd or
-    /// open files refer to this test's temporary directory: whatever runwasm
-    /// left running for this test.
-    pub fn processes_using_tmp(&self) -> Vec<(i32, String)> {
-        let me = std::process::id() as i32;
-        let tmp = self.tmp().to_string_lossy().into_owned();
-        let tmp_b = tmp.as_bytes();
-        let mut found = Vec::new();
-        let Ok(rd) = fs::read_dir("/proc") else {
-            return found;
-        };
-        for e in rd.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-                continue;
-            };
-            if pid == me || !pid_alive(pid) {
-                continue;
-            }
-            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let mut why = None;
-            if cmdline.windows(tmp_b.len()).any(|w| w == tmp_b) {
-                why = Some(format!(
-                    "cmdline {:?}",
-                    String::from_utf8_lossy(&cmdline).replace('\0', " ")
-                ));
-            }
-            if why.is_none() {
-                if let Ok(cwd) = fs::read_link(format!("/proc/{pid}/cwd")) {
-                    if cwd.starts_with(self.tmp()) {
-                        why = Some(format!("cwd {}", cwd.display()));
-                    }
-                }
-            }
-            if why.is_none() {
-                for (fd, t) in proc_fds(pid) {
-                    if t.starts_with(self.tmp()) {
-                        why = Some(format!("fd {fd} -> {}", t.display()));
-                        break;
-                    }
-                }
-            }
-            if let Some(why) = why {
-                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                found.push((pid, format!("pid {pid} ({}): {why}", comm.trim())));
-            }
-        }
-        found
-    }
-
     /// Every fifo under the state root.
     pub fn fifos_in_root(&self) -> Vec<PathBuf> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -801,8 +766,12 @@ impl TestEnv {
 }
 
 impl Drop for TestEnv {
+    /// `delete --force` of every container id the test used, then the
+    /// leftover check ([`TestEnv::leftovers`]): what is left is cleaned up
+    /// (processes killed, cgroups removed, mounts detached) and, unless the
+    /// test already failed or turned the check off, fails the test.
     fn drop(&mut self) {
-        let ids = std::mem::take(&mut *self.ids.lock().unwrap_or_else(|e| e.into_inner()));
+        let ids = self.ids.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for id in ids {
             if self.state_dir(&id).exists() {
                 let _ = self
@@ -811,10 +780,23 @@ impl Drop for TestEnv {
                     .try_run();
             }
         }
-        // Last resort: whatever is still using this test's files was started
-        // by this test.
-        for (pid, _) in self.processes_using_tmp() {
-            send_signal(pid, libc::SIGKILL);
+        let left = self.clean_leftovers();
+        let skip = self
+            .skip_leftovers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if !left.is_empty() && !std::thread::panicking() {
+            match skip {
+                Some(why) => eprintln!(
+                    "{}: leftover check skipped ({why}); cleaned up:\n{left}",
+                    self.name
+                ),
+                None => panic!(
+                    "{}: left behind after `delete --force` of every container:\n{left}",
+                    self.name
+                ),
+            }
         }
     }
 }
