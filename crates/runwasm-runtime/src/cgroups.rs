@@ -194,6 +194,7 @@ impl Cgroup {
     /// can fork away (runc's signalAllProcesses).
     pub fn signal_all(&self, sig: i32) -> Result<()> {
         let frozen = self.freeze().is_ok();
+        crate::fault_point!("kill:after-freeze");
         let result = self.pids().map(|pids| {
             for pid in pids {
                 // SAFETY: kill(2) with a pid from the cgroup.

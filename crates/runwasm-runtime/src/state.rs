@@ -134,6 +134,7 @@ impl StateStore {
             .create(&tmp)
             .map_err(|e| Error::path("create state directory", &tmp, e))?;
         let dir = ContainerDir::lock(id, tmp.clone(), true)?;
+        crate::fault_point!("create:before-rename");
         if let Err(e) = rename_noreplace(&tmp, &path) {
             let _ = fs::remove_dir_all(&tmp);
             return Err(if e.raw_os_error() == Some(libc::EEXIST) {

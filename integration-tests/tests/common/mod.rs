@@ -34,6 +34,62 @@ mod leftovers;
 #[allow(unused_imports)]
 pub use leftovers::*;
 
+/// The runwasm binary built with the `fault-injection` feature (test-only
+/// crash points named by `RUNWASM_FAULT`): `$RUNWASM_FAULT_BIN`, else
+/// `<workspace>/target/debug/runwasm-fault`, which `just build-fault` (run
+/// by `just test`) makes. Panics when it is missing or older than the
+/// runtime's sources.
+pub fn fault_bin() -> PathBuf {
+    static CHECKED: OnceLock<PathBuf> = OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let ws = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("workspace dir")
+                .to_path_buf();
+            let build = "build it with `just build-fault` (cargo build -p runwasm --features \
+                         fault-injection, copied to target/debug/runwasm-fault), or point \
+                         RUNWASM_FAULT_BIN at such a binary";
+            if let Some(p) = std::env::var_os("RUNWASM_FAULT_BIN") {
+                return PathBuf::from(p);
+            }
+            let p = ws.join("target/debug/runwasm-fault");
+            let built = fs::metadata(&p)
+                .and_then(|m| m.modified())
+                .unwrap_or_else(|e| panic!("{}: {e}: {build}", p.display()));
+            let mut newest = None;
+            for dir in ["crates/runwasm", "crates/runwasm-runtime"] {
+                newest_mtime(&ws.join(dir), &mut newest);
+            }
+            if let Some((t, f)) = newest {
+                assert!(
+                    t <= built,
+                    "{} is older than {} (changed since): re{build}",
+                    p.display(),
+                    f.display()
+                );
+            }
+            p
+        })
+        .clone()
+}
+
+/// The newest modification time of a file under `dir` (sources and
+/// manifests; `target` is never under the crates).
+fn newest_mtime(dir: &Path, newest: &mut Option<(std::time::SystemTime, PathBuf)>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let Ok(m) = e.metadata() else { continue };
+        if m.is_dir() {
+            newest_mtime(&e.path(), newest);
+        } else if let Ok(t) = m.modified() {
+            if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                *newest = Some((t, e.path()));
+            }
+        }
+    }
+}
+
 /// Longest any single runwasm call may take before the harness kills it.
 pub const CMD_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -581,6 +637,7 @@ impl TestEnv {
         let io = self.tmp().join("io");
         Rw {
             env: self,
+            bin: None,
             args: args.iter().map(|a| a.as_ref().to_os_string()).collect(),
             global: true,
             cwd: None,
@@ -937,6 +994,8 @@ impl Bundle {
 /// a file never keeps the harness waiting for EOF).
 pub struct Rw<'a> {
     env: &'a TestEnv,
+    /// Another binary than the env's (the fault-injection build).
+    bin: Option<PathBuf>,
     args: Vec<OsString>,
     global: bool,
     cwd: Option<PathBuf>,
@@ -966,6 +1025,18 @@ impl Rw<'_> {
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.envs.push((k.into(), v.into()));
         self
+    }
+
+    /// Runs the fault-injection build ([`fault_bin`]) with
+    /// `RUNWASM_FAULT=point`: it SIGKILLs itself when it gets there.
+    pub fn fault(mut self, point: &str) -> Self {
+        self.bin = Some(fault_bin());
+        self.envs.push(("RUNWASM_FAULT".into(), point.into()));
+        self
+    }
+
+    fn binary(&self) -> &Path {
+        self.bin.as_deref().unwrap_or(&self.env.bin)
     }
 
     /// Runs runwasm with an empty environment (plus what `env` adds).
@@ -1008,7 +1079,7 @@ impl Rw<'_> {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.env.bin);
+        let mut cmd = Command::new(self.binary());
         cmd.args(self.cmdline());
         if let Some(d) = &self.cwd {
             cmd.current_dir(d);
@@ -1052,7 +1123,7 @@ impl Rw<'_> {
     }
 
     fn describe(&self) -> String {
-        let mut s = self.env.bin.display().to_string();
+        let mut s = self.binary().display().to_string();
         for a in self.cmdline() {
             s.push(' ');
             let a = a.to_string_lossy();

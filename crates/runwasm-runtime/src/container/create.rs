@@ -90,6 +90,7 @@ pub(crate) fn create_with_console(
     let cgroup = place.manager(&opts.id)?;
     let place_owned = place.owned;
     let dir = store.create(&opts.id)?;
+    crate::fault_point!("create:after-state-dir");
     let mut guard = Cleanup {
         dir: Some(dir.path.clone()),
         child: None,
@@ -98,9 +99,11 @@ pub(crate) fn create_with_console(
     let mut state = initial_state(&bundle, &opts.id, &workload);
     state.cgroup = Some(place);
     dir.save(&state)?;
+    crate::fault_point!("create:after-state-file");
 
     let min_fd = 3 + opts.preserve_fds;
     fifo::create(&dir.path)?;
+    crate::fault_point!("create:after-fifo");
     let fifo_fd = high_fd(fifo::open_dir(&dir.path)?, min_fd)?;
     let pair = sync::pair(min_fd)?;
     let console = console.map(|fd| high_fd(fd, min_fd)).transpose()?;
@@ -137,6 +140,7 @@ pub(crate) fn create_with_console(
         }
         Ok(pid) => pid,
     };
+    crate::fault_point!("create:after-clone");
     drop(pair.child);
     drop(fifo_fd);
     drop(console);
@@ -149,11 +153,13 @@ pub(crate) fn create_with_console(
     state.pid = pid;
     state.init_start_time = start_time;
     dir.save(&state)?;
+    crate::fault_point!("create:after-pid-recorded");
     // Into its cgroup, limits applied, before any container code runs.
     if place_owned {
         guard.cgroup = Some(&cgroup);
     }
     cgroup.add(pid)?;
+    crate::fault_point!("create:after-cgroup");
     if let Some(resources) = bundle
         .spec
         .linux()
@@ -161,6 +167,7 @@ pub(crate) fn create_with_console(
         .and_then(|l| l.resources().as_ref())
     {
         cgroup.apply(resources).map_err(|e| in_config(&bundle, e))?;
+        crate::fault_point!("create:after-resources");
     }
     if namespaces.new_user() {
         // Limits that init could no longer raise inside its user namespace.
@@ -171,6 +178,7 @@ pub(crate) fn create_with_console(
     }
     let hook_state = state.hook_json(Status::Creating);
     sync::send_go(&pair.parent, &hook_state);
+    crate::fault_point!("create:after-go");
 
     loop {
         match sync::receive(&pair.parent)? {
@@ -179,6 +187,7 @@ pub(crate) fn create_with_console(
                 let hooks = bundle.spec.hooks().as_ref();
                 hooks::run_hooks(hooks, HookPhase::Prestart, &hook_state)?;
                 hooks::run_hooks(hooks, HookPhase::CreateRuntime, &hook_state)?;
+                crate::fault_point!("create:after-prestart-hooks");
                 sync::send_go(&pair.parent, &hook_state);
             }
             Report::Failed(msg) => return Err(Error::other(msg)),
@@ -191,6 +200,9 @@ pub(crate) fn create_with_console(
             }
         }
     }
+    // Init has made its mounts, loaded the module and is waiting on the
+    // fifo.
+    crate::fault_point!("create:after-ready");
     let pidfd = pidfd.ok_or_else(|| Error::other("container init exited during create"))?;
 
     if let Some(sock) = &opts.pidfd_socket {
@@ -198,9 +210,11 @@ pub(crate) fn create_with_console(
     }
     if let Some(p) = &opts.pid_file {
         pidfile::write(p, pid)?;
+        crate::fault_point!("create:after-pid-file");
     }
     state.status = Status::Created;
     dir.save(&state)?;
+    crate::fault_point!("create:after-state-created");
     guard.disarm();
     Ok(Created { pid, pidfd })
 }

@@ -19,6 +19,7 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<()> {
         Err(Error::NotExist(_)) if force => return Ok(()),
         Err(e) => return Err(e),
     };
+    crate::fault_point!("delete:after-lock");
     let state = match dir.load() {
         Ok(s) => s,
         // No state.json: a create that died before writing it. Nothing runs.
@@ -44,11 +45,13 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<()> {
             kill_and_wait(&c)?;
         }
     }
+    crate::fault_point!("delete:after-kill");
     if let Some(place) = c.state.cgroup.as_ref().filter(|p| p.owned) {
         // Whatever is left (children of an init without a pid namespace)
         // is killed with the cgroup: only a cgroup runwasm made.
         place.manager(id)?.remove()?;
     }
+    crate::fault_point!("delete:after-cgroup");
     let hooks = c.state.hooks.clone();
     let stopped = c.state.hook_json(Status::Stopped);
     c.dir.remove()?;

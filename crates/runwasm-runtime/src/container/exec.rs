@@ -89,6 +89,7 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
         .transpose()?;
     let rootfs_path = c.state.rootfs.clone();
     drop(c); // the lock: exec runs alongside other commands
+    crate::fault_point!("exec:after-load");
 
     // The program, resolved in the container's root as the exec process
     // will see it.
@@ -190,6 +191,7 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
     }
     drop(pair.child);
     drop(console_sock);
+    crate::fault_point!("exec:after-fork");
     if let Some(cg) = &cgroup {
         if let Err(e) = cg.add(mid) {
             // SAFETY: killing and reaping our own child.
@@ -199,9 +201,12 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
             }
             return Err(e);
         }
+        crate::fault_point!("exec:after-cgroup");
     }
     sync::send_go(&pair.parent, "");
+    crate::fault_point!("exec:after-go");
     let pid = wait_for_exec_pid(&pair.parent, mid)?;
+    crate::fault_point!("exec:after-pid");
     if !proc::is_alive(init_pid, init_start) {
         // SAFETY: signalling the process we just made.
         unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -212,6 +217,7 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
         Report::Failed(msg) => return Err(Error::other(msg)),
         _ => return Err(Error::other("the exec process died before it started")),
     }
+    crate::fault_point!("exec:after-ready");
     // Sent before `ready`, so it is waiting in the socket.
     let master = match relay_end {
         Some(s) => Some(
@@ -222,6 +228,7 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
     };
     if let Some(p) = &opts.pid_file {
         pidfile::write(p, pid)?;
+        crate::fault_point!("exec:after-pid-file");
     }
     if opts.detach {
         return Ok(0);

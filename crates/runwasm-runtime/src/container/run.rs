@@ -56,6 +56,7 @@ fn run_blocked(
         let _ = delete(store, &opts.id, true);
         return Err(e);
     }
+    crate::fault_point!("run:after-start");
     if detach {
         return Ok(0);
     }
@@ -73,6 +74,7 @@ fn run_blocked(
         }
         None => wait_forwarding(created.pid, &created.pidfd, mask, None)?,
     };
+    crate::fault_point!("run:after-exit");
     if !keep {
         if let Err(e) = delete(store, &opts.id, true) {
             tracing::warn!("run: delete {}: {e}", opts.id);

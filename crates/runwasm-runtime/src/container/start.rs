@@ -18,6 +18,7 @@ pub fn start(store: &StateStore, id: &str) -> Result<()> {
             )))
         }
     }
+    crate::fault_point!("start:after-lock");
     let fifo_path = fifo::path(&c.dir.path);
     let (pid, start) = (c.state.pid, c.state.init_start_time);
     // As the kernel names it in /proc/PID/fd (symlinks such as /var/run
@@ -37,9 +38,13 @@ pub fn start(store: &StateStore, id: &str) -> Result<()> {
         }
         return Err(e);
     }
+    // Init runs the workload from here on.
+    crate::fault_point!("start:after-release");
     let _ = std::fs::remove_file(&fifo_path);
+    crate::fault_point!("start:after-fifo-removed");
     c.state.status = Status::Running;
     c.dir.save(&c.state)?;
+    crate::fault_point!("start:after-state-running");
     // Hooks run without our lock: one may well call `runwasm state`.
     let hooks_owned = c.state.hooks.clone();
     let running_state = c.state.hook_json(Status::Running);
