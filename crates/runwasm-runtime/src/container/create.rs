@@ -92,7 +92,7 @@ pub(crate) fn create_with_console(
     let dir = store.create(&opts.id)?;
     crate::fault_point!("create:after-state-dir");
     let mut guard = Cleanup {
-        dir: Some(dir.path.clone()),
+        dir: Some((dir.path.clone(), opts.id.clone())),
         child: None,
         cgroup: None,
     };
@@ -314,7 +314,8 @@ fn describe_exit(pid: i32) -> String {
 
 /// Undoes a half-done create: kills and reaps init, removes the directory.
 struct Cleanup<'a> {
-    dir: Option<PathBuf>,
+    /// `ROOT/ID` and the id.
+    dir: Option<(PathBuf, String)>,
     child: Option<i32>,
     cgroup: Option<&'a Cgroup>,
 }
@@ -341,9 +342,9 @@ impl Drop for Cleanup<'_> {
                 tracing::warn!("cleanup after failed create: {e}");
             }
         }
-        if let Some(dir) = self.dir.take() {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!("cleanup after failed create: remove {}: {e}", dir.display());
+        if let Some((dir, id)) = self.dir.take() {
+            if let Err(e) = crate::state::remove_container_dir(&dir, &id) {
+                tracing::warn!("cleanup after failed create: {e}");
             }
         }
     }
