@@ -102,6 +102,14 @@ pub fn init_waiting(pid: i32, container_dir: &Path) -> bool {
         .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == container_dir))
 }
 
+/// Whether init `pid` has certainly gone past the fifo: its fds could be
+/// read and none is the container directory. (When they cannot be read,
+/// false: the fifo's existence decides.)
+pub fn init_passed(pid: i32, container_dir: &Path) -> bool {
+    let dir = std::fs::canonicalize(container_dir).unwrap_or_else(|_| container_dir.to_path_buf());
+    std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok() && !init_waiting(pid, &dir)
+}
+
 /// In `start`: opens the fifo for reading and takes init's byte, giving up
 /// if init dies first or is found already past the fifo (a `start` killed
 /// before it could remove the fifo).

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::cgroups::CgroupPlace;
 use crate::container::Container;
 use crate::linux::hooks::{self, HookPhase};
 use crate::state::{StateStore, Status};
@@ -25,7 +26,22 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<()> {
         // No state.json: a create that died before writing it. Nothing runs.
         Err(Error::NotExist(_)) => return dir.remove(),
         Err(e) if force => {
+            // The state that would name the init and the cgroup is
+            // unreadable: runwasm's default cgroup for the id is what can
+            // still be found (removing it kills what is in it).
             tracing::warn!("delete --force {id}: {e}; removing its directory");
+            if let Some(place) = CgroupPlace::default_if_present(id) {
+                tracing::warn!(
+                    "delete --force {id}: removing cgroup {}",
+                    place.path.display()
+                );
+                if let Err(e) = place.manager(id).and_then(|m| {
+                    let _ = m.thaw();
+                    m.remove()
+                }) {
+                    tracing::warn!("delete --force {id}: {e}");
+                }
+            }
             return dir.remove();
         }
         Err(e) => return Err(e),
@@ -48,8 +64,13 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<()> {
     crate::fault_point!("delete:after-kill");
     if let Some(place) = c.state.cgroup.as_ref().filter(|p| p.owned) {
         // Whatever is left (children of an init without a pid namespace)
-        // is killed with the cgroup: only a cgroup runwasm made.
-        place.manager(id)?.remove()?;
+        // is killed with the cgroup: only a cgroup runwasm made. Thawed
+        // first: a frozen process does not die.
+        let cg = place.manager(id)?;
+        if place.frozen() == Some(true) {
+            let _ = cg.thaw();
+        }
+        cg.remove()?;
     }
     crate::fault_point!("delete:after-cgroup");
     let hooks = c.state.hooks.clone();
@@ -65,7 +86,7 @@ fn kill_and_wait(c: &Container) -> Result<()> {
         return Ok(());
     };
     // A frozen process does not die until thawed.
-    if c.state.status == Status::Paused {
+    if c.status() == Status::Paused {
         if let Some(place) = &c.state.cgroup {
             let _ = place.manager(&c.state.id).and_then(|m| m.thaw());
         }
