@@ -111,7 +111,12 @@ pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
     // pid (status creating) and `delete` kills it.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
-    sync::send_ready(&args.sync);
+    if !sync::send_ready(&args.sync) {
+        // `create` died before it could hear us (the death signal was
+        // already cleared): a container nobody finished creating does
+        // not wait for a `start`.
+        exit(1);
+    }
     drop(args.sync);
 
     let started = match fifo::open_for_start(&args.fifo) {

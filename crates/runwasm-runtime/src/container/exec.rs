@@ -7,8 +7,10 @@
 //! namespace; it was put in the container's cgroup before that, so the exec
 //! process starts there too. The exec process takes the terminal, applies
 //! the process's user, capabilities, rlimits, no_new_privs and the
-//! container's seccomp, and runs the module in a fresh VM with the
-//! container's `/` preopened (or execs the program). runwasm is a
+//! container's seccomp, reports ready, and once runwasm has written the
+//! pid file and says go (a runwasm killed before that leaves no process
+//! behind), runs the module in a fresh VM with the container's `/`
+//! preopened (or execs the program). runwasm is a
 //! subreaper, so in the foreground it waits for the exec process and exits
 //! with its status; detached, it writes the pid file and exits 0, leaving
 //! the process to the caller (the shim, a subreaper too).
@@ -230,6 +232,8 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
         pidfile::write(p, pid)?;
         crate::fault_point!("exec:after-pid-file");
     }
+    sync::send_go(&pair.parent, "");
+    crate::fault_point!("exec:after-start");
     if opts.detach {
         return Ok(0);
     }
@@ -560,7 +564,12 @@ fn exec_process(
         Err(e) => fail(&sync, &e.to_string()),
     };
     drop(console);
-    sync::send_ready(&sync);
+    // Ready, then wait for runwasm's go (sent once it has written the pid
+    // file): if `runwasm exec` dies before that, nobody reports or waits
+    // for this process, so it does not run.
+    if !sync::send_ready(&sync) || !sync::wait_start(&sync) {
+        exit(1);
+    }
     drop(sync);
     // Seccomp with noNewPrivileges last, as for init.
     if let Err(e) = security::harden_last(spec) {
