@@ -115,12 +115,17 @@ pub fn init_waiting(pid: i32, container_dir: &Path) -> bool {
         .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == container_dir))
 }
 
-/// Whether init `pid` has certainly gone past the fifo: its fds could be
-/// read and none is the container directory. (When they cannot be read,
-/// false: the fifo's existence decides.)
-pub fn init_passed(pid: i32, container_dir: &Path) -> bool {
+/// Whether init `pid` (started at `start_time`) has certainly gone past
+/// the fifo: it is not exiting (an exiting process has closed its fds),
+/// its fds could be read and none is the container directory. (When in
+/// doubt, false: the fifo's existence decides.)
+pub fn init_passed(pid: i32, start_time: u64, container_dir: &Path) -> bool {
     let dir = std::fs::canonicalize(container_dir).unwrap_or_else(|_| container_dir.to_path_buf());
-    std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok() && !init_waiting(pid, &dir)
+    let no_dir_fd =
+        std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok() && !init_waiting(pid, &dir);
+    // Checked after the fds: exiting never ends, so a process not exiting
+    // now was not exiting when its fds were read.
+    no_dir_fd && crate::proc::is_alive_not_exiting(pid, start_time)
 }
 
 /// In `start`: opens the fifo for reading and takes init's byte, giving up

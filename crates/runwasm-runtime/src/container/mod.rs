@@ -80,7 +80,11 @@ impl Container {
                 if frozen.unwrap_or(self.state.status == Status::Paused) {
                     Status::Paused
                 } else if fifo::path(&self.dir.path).exists()
-                    && !fifo::init_passed(self.state.pid, &self.dir.path)
+                    && !fifo::init_passed(
+                        self.state.pid,
+                        self.state.init_start_time,
+                        &self.dir.path,
+                    )
                 {
                     Status::Created
                 } else {

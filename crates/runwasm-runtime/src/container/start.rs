@@ -26,11 +26,13 @@ pub fn start(store: &StateStore, id: &str) -> Result<()> {
     let dir = std::fs::canonicalize(&c.dir.path).unwrap_or_else(|_| c.dir.path.clone());
     let released = fifo::release(
         &fifo_path,
-        || crate::proc::is_alive(pid, start),
+        // A killed init closes its fds before it shows as dead: it must
+        // not pass for one that went past the fifo.
+        || crate::proc::is_alive_not_exiting(pid, start),
         || fifo::init_waiting(pid, &dir),
     );
     if let Err(e) = released {
-        if crate::proc::is_alive(pid, start) {
+        if crate::proc::is_alive_not_exiting(pid, start) {
             // Already running (an earlier start died before this point).
             let _ = std::fs::remove_file(&fifo_path);
             c.state.status = Status::Running;
