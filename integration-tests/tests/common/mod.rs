@@ -1171,6 +1171,39 @@ impl Rw<'_> {
         })
     }
 
+    /// Runs runwasm to completion like [`Rw::run`], and also returns its
+    /// resource usage as wait4(2) reports it: runwasm's own and that of
+    /// the children it reaped (a `run`'s container init), so `ru_maxrss`
+    /// is the peak RSS (KiB) of the runwasm process tree.
+    #[track_caller]
+    pub fn run_with_rusage(self) -> (Output, libc::rusage) {
+        let timeout = self.timeout;
+        let mut bg = self.spawn();
+        let child = bg.child.as_mut().expect("spawned");
+        let pid = child.id() as libc::pid_t;
+        let deadline = Instant::now() + timeout;
+        // SAFETY: rusage is plain data, filled by wait4.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let mut status = 0;
+        loop {
+            // SAFETY: wait4 on our own child, with valid out-pointers.
+            let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+            if r == pid {
+                break;
+            }
+            assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
+            if Instant::now() > deadline {
+                panic!(
+                    "runwasm did not finish within {timeout:?}:\n{}",
+                    bg.kill_and_collect()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let out = bg.collect(ExitStatus::from_raw(status));
+        (out, usage)
+    }
+
     /// Runs runwasm to completion; panics when it takes longer than the
     /// timeout.
     #[track_caller]
