@@ -39,10 +39,18 @@ demo: build
     rm -rf "$work"
     [ "$code" -eq 3 ]
 
-# The whole test suite: unit tests and end-to-end tests on the built binary.
-test:
-    cargo build -p runwasm -p runwasm-wasm
+# The whole test suite: unit tests and end-to-end tests on the built binary
+# (and on the fault-injection build, for the crash tests).
+test: build-fault
     cargo test --workspace --no-fail-fast -- --test-threads=2
+
+# target/debug/runwasm-fault: runwasm with its test-only crash points
+# (feature fault-injection, RUNWASM_FAULT), for the crash tests; then the
+# plain debug build again, so target/debug/runwasm has no crash points.
+build-fault:
+    cargo build -p runwasm --features fault-injection
+    cp target/debug/runwasm target/debug/runwasm-fault
+    cargo build -p runwasm -p runwasm-wasm
 
 # Formatting and lints, as CI expects them.
 lint:

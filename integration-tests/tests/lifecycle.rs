@@ -675,6 +675,8 @@ fn foreign_entries_in_the_root_are_tolerated() {
     }
     let _guard = KillOnDrop(&mut runc_init);
     let runc_dir = env.root.join("runc-container");
+    env.expect_in_root("runc-container");
+    env.expect_in_root("stray-file");
     fs::create_dir(&runc_dir).unwrap();
     fs::write(
         runc_dir.join("state.json"),

@@ -118,6 +118,39 @@ impl CgroupPlace {
         Ok(())
     }
 
+    /// runwasm's default cgroup for `id` (`/runwasm/ID`), if it exists:
+    /// what `delete --force` can still clean when the state that named
+    /// the cgroup is unreadable.
+    pub fn default_if_present(id: &str) -> Option<Self> {
+        let path = Path::new("/runwasm").join(id);
+        exists(&path).then_some(CgroupPlace {
+            path,
+            systemd: false,
+            owned: true,
+        })
+    }
+
+    /// Whether the cgroup's freezer holds it frozen (or freezing), read
+    /// from the cgroupfs file itself; None when that cannot be told (no
+    /// such cgroup, a systemd-managed one).
+    pub fn frozen(&self) -> Option<bool> {
+        if self.systemd {
+            return None;
+        }
+        let rel = self.path.strip_prefix("/").unwrap_or(&self.path);
+        let root = Path::new("/sys/fs/cgroup");
+        if let Ok(s) = std::fs::read_to_string(root.join("freezer").join(rel).join("freezer.state"))
+        {
+            return Some(s.trim() != "THAWED");
+        }
+        if root.join("cgroup.controllers").exists() {
+            if let Ok(s) = std::fs::read_to_string(root.join(rel).join("cgroup.freeze")) {
+                return Some(s.trim() == "1");
+            }
+        }
+        None
+    }
+
     /// A manager for this cgroup (nothing is created until `add`).
     pub fn manager(&self, id: &str) -> Result<Cgroup> {
         let manager = create_cgroup_manager(CgroupConfig {
@@ -318,6 +351,7 @@ impl Cgroup {
     /// can fork away (runc's signalAllProcesses).
     pub fn signal_all(&self, sig: i32) -> Result<()> {
         let frozen = self.freeze().is_ok();
+        crate::fault_point!("kill:after-freeze");
         let result = self.pids().map(|pids| {
             for pid in pids {
                 // SAFETY: kill(2) with a pid from the cgroup.

@@ -85,6 +85,19 @@ pub fn signal_started(fd: OwnedFd) {
     unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
 }
 
+/// One byte from the fifo: true when read, false at end of file (no
+/// writer and nothing buffered).
+fn read_byte(fd: &OwnedFd) -> std::io::Result<bool> {
+    let mut byte = 0u8;
+    // SAFETY: reads one byte into a stack buffer.
+    let n = unsafe { libc::read(fd.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) };
+    match n {
+        1 => Ok(true),
+        0 => Ok(false),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
 fn init_exited() -> Error {
     Error::other(
         "container init exited before it could start (a startContainer hook failed, or it was killed; see the container's stderr)",
@@ -100,6 +113,19 @@ pub fn init_waiting(pid: i32, container_dir: &Path) -> bool {
     entries
         .filter_map(|e| e.ok())
         .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == container_dir))
+}
+
+/// Whether init `pid` (started at `start_time`) has certainly gone past
+/// the fifo: it is not exiting (an exiting process has closed its fds),
+/// its fds could be read and none is the container directory. (When in
+/// doubt, false: the fifo's existence decides.)
+pub fn init_passed(pid: i32, start_time: u64, container_dir: &Path) -> bool {
+    let dir = std::fs::canonicalize(container_dir).unwrap_or_else(|_| container_dir.to_path_buf());
+    let no_dir_fd =
+        std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok() && !init_waiting(pid, &dir);
+    // Checked after the fds: exiting never ends, so a process not exiting
+    // now was not exiting when its fds were read.
+    no_dir_fd && crate::proc::is_alive_not_exiting(pid, start_time)
 }
 
 /// In `start`: opens the fifo for reading and takes init's byte, giving up
@@ -125,35 +151,44 @@ pub fn release(
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let step = Duration::from_millis(50);
     loop {
-        let mut byte = 0u8;
-        // SAFETY: reads one byte into a stack buffer.
-        let n = unsafe { libc::read(fd.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) };
-        if n == 1 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if n < 0
-            && e.kind() != std::io::ErrorKind::WouldBlock
-            && e.kind() != std::io::ErrorKind::Interrupted
-        {
-            return Err(Error::path("read", p, e));
-        }
-        if n == 0 {
-            // No writer: init has not reached the fifo yet, or it is gone,
-            // or it passed the fifo long ago. An exiting init closes its
-            // fds a moment before it shows as dead: look twice.
-            if !alive() {
-                return Err(init_exited());
-            }
-            if !waiting() {
-                std::thread::sleep(Duration::from_millis(20));
+        match read_byte(&fd) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {
+                // No writer: init has not reached the fifo yet, or it is
+                // gone, or it passed the fifo long ago. An exiting init
+                // closes its fds a moment before it shows as dead: look
+                // twice.
                 if !alive() {
                     return Err(init_exited());
                 }
-                return Err(Error::other("cannot start an already running container"));
+                if !waiting() {
+                    // Init no longer holds the directory: it opened the
+                    // fifo after our read (and may already have written
+                    // and closed it), or passed it long ago. Only an empty
+                    // fifo without a writer says the latter.
+                    match read_byte(&fd) {
+                        Ok(true) => return Ok(()),
+                        Ok(false) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(Error::path("read", p, e)),
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                    if !alive() {
+                        return Err(init_exited());
+                    }
+                    return Err(Error::other("cannot start an already running container"));
+                }
             }
-        } else if !alive() {
-            return Err(init_exited());
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::Interrupted =>
+            {
+                if !alive() {
+                    return Err(init_exited());
+                }
+            }
+            Err(e) => return Err(Error::path("read", p, e)),
         }
         let mut pfd = libc::pollfd {
             fd: fd.as_raw_fd(),

@@ -126,7 +126,12 @@ pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
     crate::profile::mark("init: ready");
-    sync::send_ready(&args.sync);
+    if !sync::send_ready(&args.sync) {
+        // `create` died before it could hear us (the death signal was
+        // already cleared): a container nobody finished creating does
+        // not wait for a `start`.
+        exit(1);
+    }
     drop(args.sync);
 
     let started = match fifo::open_for_start(&args.fifo) {

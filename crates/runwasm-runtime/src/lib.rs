@@ -13,6 +13,7 @@ pub mod console;
 pub mod container;
 pub mod error;
 pub mod executor;
+pub mod fault;
 pub mod fifo;
 pub mod id;
 mod init;

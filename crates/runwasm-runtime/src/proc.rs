@@ -12,7 +12,13 @@ pub struct Stat {
     pub state: char,
     /// Start time in clock ticks since boot (field 22).
     pub start_time: u64,
+    /// The kernel's `PF_*` flags (field 9).
+    pub flags: u64,
 }
+
+/// `PF_EXITING`: the process has begun to exit (its fds and memory go
+/// first, a moment before it shows as a zombie).
+const PF_EXITING: u64 = 0x4;
 
 pub fn stat(pid: i32) -> Option<Stat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -25,9 +31,14 @@ fn parse_stat(text: &str) -> Option<Stat> {
     let rest = &text[text.rfind(')')? + 2..];
     let mut fields = rest.split_ascii_whitespace();
     let state = fields.next()?.chars().next()?;
-    // `rest` starts at field 3; field 22 is 19 further on.
-    let start_time = fields.nth(18)?.parse().ok()?;
-    Some(Stat { state, start_time })
+    // `rest` starts at field 3; field 9 is 6 further on, field 22 13 more.
+    let flags = fields.nth(5)?.parse().ok()?;
+    let start_time = fields.nth(12)?.parse().ok()?;
+    Some(Stat {
+        state,
+        start_time,
+        flags,
+    })
 }
 
 /// True when `pid` is the process that started at `start_time` and has not
@@ -40,6 +51,12 @@ pub fn is_alive(pid: i32, start_time: u64) -> bool {
         Some(s) => s.start_time == start_time && s.state != 'Z' && s.state != 'X',
         None => false,
     }
+}
+
+/// Like [`is_alive`], and not already on its way out (killed, its exit
+/// begun): for deciding that a process is past a step it never got to.
+pub fn is_alive_not_exiting(pid: i32, start_time: u64) -> bool {
+    is_alive(pid, start_time) && stat(pid).is_some_and(|s| s.flags & PF_EXITING == 0)
 }
 
 /// A pidfd for `pid`, checked to still be the process started at
@@ -123,6 +140,7 @@ mod tests {
         let s = parse_stat(line).unwrap();
         assert_eq!(s.state, 'S');
         assert_eq!(s.start_time, 987_654);
+        assert_eq!(s.flags, 4_194_560);
     }
 
     #[test]
@@ -130,6 +148,7 @@ mod tests {
         let me = std::process::id() as i32;
         let s = stat(me).unwrap();
         assert!(is_alive(me, s.start_time));
+        assert!(is_alive_not_exiting(me, s.start_time));
         assert!(!is_alive(me, s.start_time + 1));
         assert!(open_pidfd(me, s.start_time).is_some());
     }

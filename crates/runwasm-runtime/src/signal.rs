@@ -39,6 +39,36 @@ const SIGNALS: &[(&str, i32)] = &[
     ("SYS", libc::SIGSYS),
 ];
 
+/// Signals that would otherwise end runwasm wherever it is.
+const TERMINATING: [i32; 7] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+];
+
+/// Blocks the terminating signals for the rest of this process's life, as
+/// runc's `create` catches every signal (and drops them when it detaches):
+/// a `create` or `exec` is never cut short half-way by SIGTERM or Ctrl-C,
+/// it finishes (or fails and cleans up) and exits. What stays pending is
+/// discarded at exit, or read from a signalfd by a foreground `run`/`exec`
+/// and forwarded to the container. Processes runwasm forks reset their
+/// mask (init, exec helpers, `std::process::Command` children).
+pub fn defer_termination() {
+    // SAFETY: building a sigset and blocking it for this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in TERMINATING {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// Parses `15`, `TERM`, `SIGTERM`, `sigterm`, `RTMIN+3`.
 pub fn parse(s: &str) -> Result<i32> {
     let unknown = || Error::other(format!("unknown signal {s:?}"));

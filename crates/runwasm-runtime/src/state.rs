@@ -18,6 +18,10 @@ use crate::{id, Error, Result};
 pub const RUNTIME_MARKER: &str = "runwasm";
 const STATE_FILE: &str = "state.json";
 const LOCK_FILE: &str = ".lock";
+/// Temporary names in the root (`:` is in no id): a directory being
+/// created, and one being removed.
+const NEW_PREFIX: &str = ".new:";
+const GONE_PREFIX: &str = ".gone:";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -118,20 +122,34 @@ pub struct StateStore {
 }
 
 impl StateStore {
-    /// Opens the root, creating it (0700) when missing.
+    /// Opens the root for a new container, creating it (0700, as are the
+    /// parents it makes) when missing. A symlink in the root's place is
+    /// refused, not followed: whoever could plant it would choose where
+    /// runwasm writes its state.
     pub fn open(root: &Path) -> Result<Self> {
         let root = &crate::config::absolute(root)?;
-        match fs::DirBuilder::new()
+        if let Err(e) = fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(root)
         {
-            Ok(()) => {}
-            Err(e) => return Err(Error::path("create state root", root, e)),
+            return Err(Error::path("create state root", root, e));
         }
-        Ok(StateStore {
-            root: root.to_path_buf(),
-        })
+        // Checked after mkdir: DirBuilder accepts a symlink to a directory.
+        match fs::symlink_metadata(root) {
+            Ok(m) if m.file_type().is_symlink() => Err(Error::other(format!(
+                "state root {}: is a symbolic link (refusing to follow it)",
+                root.display()
+            ))),
+            Ok(m) if !m.is_dir() => Err(Error::other(format!(
+                "state root {}: not a directory",
+                root.display()
+            ))),
+            Ok(_) => Ok(StateStore {
+                root: root.to_path_buf(),
+            }),
+            Err(e) => Err(Error::path("create state root", root, e)),
+        }
     }
 
     /// Opens the root without creating it; a missing root holds nothing.
@@ -164,13 +182,14 @@ impl StateStore {
         self.sweep_stale(id);
         let tmp = self
             .root
-            .join(format!(".new:{}:{}", short(id), std::process::id()));
+            .join(format!("{NEW_PREFIX}{}:{}", short(id), std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::DirBuilder::new()
             .mode(0o711)
             .create(&tmp)
             .map_err(|e| Error::path("create state directory", &tmp, e))?;
         let dir = ContainerDir::lock(id, tmp.clone(), true)?;
+        crate::fault_point!("create:before-rename");
         if let Err(e) = rename_noreplace(&tmp, &path) {
             let _ = fs::remove_dir_all(&tmp);
             return Err(if e.raw_os_error() == Some(libc::EEXIST) {
@@ -182,17 +201,21 @@ impl StateStore {
         Ok(ContainerDir { path, ..dir })
     }
 
-    /// Removes what a `create` of `id` killed before it could rename its
-    /// temporary directory into place left behind (`.new:ID:PID` whose PID
-    /// is gone).
+    /// Removes what a runwasm killed half-way left behind for `id`: the
+    /// temporary directory of a `create` that never renamed it into place
+    /// (`.new:ID:PID`) and the renamed-away directory of a `delete` that
+    /// never finished removing it (`.gone:ID:PID`), once PID is gone.
     pub fn sweep_stale(&self, id: &str) {
-        let prefix = format!(".new:{}:", short(id));
+        let prefixes = [NEW_PREFIX, GONE_PREFIX].map(|p| format!("{p}{}:", short(id)));
         let Ok(entries) = fs::read_dir(&self.root) else {
             return;
         };
         for e in entries.filter_map(|e| e.ok()) {
             let name = e.file_name();
-            let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| prefixes.iter().find_map(|p| n.strip_prefix(p.as_str())))
+            else {
                 continue;
             };
             let alive = pid
@@ -373,13 +396,34 @@ impl ContainerDir {
         fs::rename(&tmp, self.state_path()).context(|| format!("rename {}", tmp.display()))
     }
 
-    /// Removes the whole directory (the lock file with it).
+    /// Removes the whole directory (the lock file with it), see
+    /// [`remove_container_dir`].
     pub fn remove(self) -> Result<()> {
-        match fs::remove_dir_all(&self.path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::path("remove", &self.path, e)),
-        }
+        remove_container_dir(&self.path, &self.id)
+    }
+}
+
+/// Removes `ROOT/ID` so that no moment of it looks like something else:
+/// the directory is first renamed away to `ROOT/.gone:ID:PID` (one atomic
+/// step: from then on the id does not exist), then removed. A runwasm
+/// killed in between leaves only the `.gone:` directory, which the next
+/// `create` or `delete` of the id sweeps. (Removing in place could leave
+/// `state.json` without `.lock`, which reads as another runtime's entry
+/// that `delete` must not touch.)
+pub(crate) fn remove_container_dir(path: &Path, id: &str) -> Result<()> {
+    let root = path.parent().unwrap_or(Path::new("/"));
+    let grave = root.join(format!("{GONE_PREFIX}{}:{}", short(id), std::process::id()));
+    let _ = fs::remove_dir_all(&grave);
+    match fs::rename(path, &grave) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::path("remove", path, e)),
+    }
+    crate::fault_point!("delete:after-rename");
+    match fs::remove_dir_all(&grave) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::path("remove", &grave, e)),
     }
 }
 

@@ -47,23 +47,68 @@ pub fn pair(min_fd: i32) -> Result<SyncPair> {
     Ok(SyncPair { parent, child })
 }
 
-fn send(fd: &OwnedFd, msg: &[u8]) {
+/// Sends one message; false when it could not be (the peer is gone, and
+/// there is nobody left to tell).
+fn send(fd: &OwnedFd, msg: &[u8]) -> bool {
     let msg = &msg[..msg.len().min(MAX_MSG)];
-    // SAFETY: sends from a valid buffer; a failure means the parent is gone,
-    // and there is nobody left to tell.
-    unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            msg.as_ptr().cast(),
-            msg.len(),
-            libc::MSG_NOSIGNAL,
-        );
+    loop {
+        // SAFETY: sends from a valid buffer.
+        let n = unsafe {
+            libc::send(
+                fd.as_raw_fd(),
+                msg.as_ptr().cast(),
+                msg.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n >= 0 {
+            return true;
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(e) => return !peer_gone(e),
+            None => return true,
+        }
     }
 }
 
-/// In init: the workload is ready.
-pub fn send_ready(fd: &OwnedFd) {
-    send(fd, READY);
+/// Errors that mean the other end of the pair was closed. (Others, such
+/// as a seccomp profile's EPERM, say nothing about the peer.)
+fn peer_gone(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN | libc::ECONNREFUSED
+    )
+}
+
+/// In an exec process, after `ready`: waits for the parent's go. False
+/// only when the parent is gone (end of file); any other failure (a
+/// seccomp profile may already deny the call) lets the process run. Uses
+/// read(2), which profiles allow far more often than recv.
+pub fn wait_start(fd: &OwnedFd) -> bool {
+    let mut buf = [0u8; 64];
+    loop {
+        // SAFETY: reads into a stack buffer of the size given.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            return true;
+        }
+        if n == 0 {
+            return false;
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(e) => return !peer_gone(e),
+            None => return true,
+        }
+    }
+}
+
+/// In init or an exec process: the workload is ready. False when the
+/// parent is gone (it died before it could hear it).
+#[must_use]
+pub fn send_ready(fd: &OwnedFd) -> bool {
+    send(fd, READY)
 }
 
 /// In init: setting up failed with `msg`.

@@ -30,6 +30,66 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod leftovers;
+#[allow(unused_imports)]
+pub use leftovers::*;
+
+/// The runwasm binary built with the `fault-injection` feature (test-only
+/// crash points named by `RUNWASM_FAULT`): `$RUNWASM_FAULT_BIN`, else
+/// `<workspace>/target/debug/runwasm-fault`, which `just build-fault` (run
+/// by `just test`) makes. Panics when it is missing or older than the
+/// runtime's sources.
+pub fn fault_bin() -> PathBuf {
+    static CHECKED: OnceLock<PathBuf> = OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let ws = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("workspace dir")
+                .to_path_buf();
+            let build = "build it with `just build-fault` (cargo build -p runwasm --features \
+                         fault-injection, copied to target/debug/runwasm-fault), or point \
+                         RUNWASM_FAULT_BIN at such a binary";
+            if let Some(p) = std::env::var_os("RUNWASM_FAULT_BIN") {
+                return PathBuf::from(p);
+            }
+            let p = ws.join("target/debug/runwasm-fault");
+            let built = fs::metadata(&p)
+                .and_then(|m| m.modified())
+                .unwrap_or_else(|e| panic!("{}: {e}: {build}", p.display()));
+            let mut newest = None;
+            for dir in ["crates/runwasm", "crates/runwasm-runtime"] {
+                newest_mtime(&ws.join(dir), &mut newest);
+            }
+            if let Some((t, f)) = newest {
+                assert!(
+                    t <= built,
+                    "{} is older than {} (changed since): re{build}",
+                    p.display(),
+                    f.display()
+                );
+            }
+            p
+        })
+        .clone()
+}
+
+/// The newest modification time of a file under `dir` (sources and
+/// manifests; `target` is never under the crates).
+fn newest_mtime(dir: &Path, newest: &mut Option<(std::time::SystemTime, PathBuf)>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let Ok(m) = e.metadata() else { continue };
+        if m.is_dir() {
+            newest_mtime(&e.path(), newest);
+        } else if let Ok(t) = m.modified() {
+            if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                *newest = Some((t, e.path()));
+            }
+        }
+    }
+}
+
 /// Longest any single runwasm call may take before the harness kills it.
 pub const CMD_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -443,6 +503,13 @@ pub struct TestEnv {
     pub root: PathBuf,
     ids: Mutex<Vec<String>>,
     counter: AtomicUsize,
+    /// Names in the state root that are not runwasm's (see
+    /// [`TestEnv::expect_in_root`]).
+    expected_in_root: Mutex<Vec<String>>,
+    /// Cgroup parents searched for this test's containers' cgroups.
+    cgroup_parents: Mutex<Vec<String>>,
+    /// Why the end-of-test leftover check is off, when it is.
+    skip_leftovers: Mutex<Option<String>>,
 }
 
 impl TestEnv {
@@ -472,6 +539,9 @@ impl TestEnv {
             root,
             ids: Mutex::new(Vec::new()),
             counter: AtomicUsize::new(0),
+            expected_in_root: Mutex::new(Vec::new()),
+            cgroup_parents: Mutex::new(vec!["runwasm".to_string()]),
+            skip_leftovers: Mutex::new(None),
         })
     }
 
@@ -567,6 +637,7 @@ impl TestEnv {
         let io = self.tmp().join("io");
         Rw {
             env: self,
+            bin: None,
             args: args.iter().map(|a| a.as_ref().to_os_string()).collect(),
             global: true,
             cwd: None,
@@ -676,55 +747,6 @@ impl TestEnv {
         .spawn()
     }
 
-    /// Non-zombie processes other than this one whose command line, cwd or
-    /// open files refer to this test's temporary directory: whatever runwasm
-    /// left running for this test.
-    pub fn processes_using_tmp(&self) -> Vec<(i32, String)> {
-        let me = std::process::id() as i32;
-        let tmp = self.tmp().to_string_lossy().into_owned();
-        let tmp_b = tmp.as_bytes();
-        let mut found = Vec::new();
-        let Ok(rd) = fs::read_dir("/proc") else {
-            return found;
-        };
-        for e in rd.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-                continue;
-            };
-            if pid == me || !pid_alive(pid) {
-                continue;
-            }
-            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let mut why = None;
-            if cmdline.windows(tmp_b.len()).any(|w| w == tmp_b) {
-                why = Some(format!(
-                    "cmdline {:?}",
-                    String::from_utf8_lossy(&cmdline).replace('\0', " ")
-                ));
-            }
-            if why.is_none() {
-                if let Ok(cwd) = fs::read_link(format!("/proc/{pid}/cwd")) {
-                    if cwd.starts_with(self.tmp()) {
-                        why = Some(format!("cwd {}", cwd.display()));
-                    }
-                }
-            }
-            if why.is_none() {
-                for (fd, t) in proc_fds(pid) {
-                    if t.starts_with(self.tmp()) {
-                        why = Some(format!("fd {fd} -> {}", t.display()));
-                        break;
-                    }
-                }
-            }
-            if let Some(why) = why {
-                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                found.push((pid, format!("pid {pid} ({}): {why}", comm.trim())));
-            }
-        }
-        found
-    }
-
     /// Every fifo under the state root.
     pub fn fifos_in_root(&self) -> Vec<PathBuf> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -801,8 +823,12 @@ impl TestEnv {
 }
 
 impl Drop for TestEnv {
+    /// `delete --force` of every container id the test used, then the
+    /// leftover check ([`TestEnv::leftovers`]): what is left is cleaned up
+    /// (processes killed, cgroups removed, mounts detached) and, unless the
+    /// test already failed or turned the check off, fails the test.
     fn drop(&mut self) {
-        let ids = std::mem::take(&mut *self.ids.lock().unwrap_or_else(|e| e.into_inner()));
+        let ids = self.ids.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for id in ids {
             if self.state_dir(&id).exists() {
                 let _ = self
@@ -811,10 +837,23 @@ impl Drop for TestEnv {
                     .try_run();
             }
         }
-        // Last resort: whatever is still using this test's files was started
-        // by this test.
-        for (pid, _) in self.processes_using_tmp() {
-            send_signal(pid, libc::SIGKILL);
+        let left = self.clean_leftovers();
+        let skip = self
+            .skip_leftovers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if !left.is_empty() && !std::thread::panicking() {
+            match skip {
+                Some(why) => eprintln!(
+                    "{}: leftover check skipped ({why}); cleaned up:\n{left}",
+                    self.name
+                ),
+                None => panic!(
+                    "{}: left behind after `delete --force` of every container:\n{left}",
+                    self.name
+                ),
+            }
         }
     }
 }
@@ -955,6 +994,8 @@ impl Bundle {
 /// a file never keeps the harness waiting for EOF).
 pub struct Rw<'a> {
     env: &'a TestEnv,
+    /// Another binary than the env's (the fault-injection build).
+    bin: Option<PathBuf>,
     args: Vec<OsString>,
     global: bool,
     cwd: Option<PathBuf>,
@@ -984,6 +1025,18 @@ impl Rw<'_> {
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.envs.push((k.into(), v.into()));
         self
+    }
+
+    /// Runs the fault-injection build ([`fault_bin`]) with
+    /// `RUNWASM_FAULT=point`: it SIGKILLs itself when it gets there.
+    pub fn fault(mut self, point: &str) -> Self {
+        self.bin = Some(fault_bin());
+        self.envs.push(("RUNWASM_FAULT".into(), point.into()));
+        self
+    }
+
+    fn binary(&self) -> &Path {
+        self.bin.as_deref().unwrap_or(&self.env.bin)
     }
 
     /// Runs runwasm with an empty environment (plus what `env` adds).
@@ -1026,7 +1079,7 @@ impl Rw<'_> {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.env.bin);
+        let mut cmd = Command::new(self.binary());
         cmd.args(self.cmdline());
         if let Some(d) = &self.cwd {
             cmd.current_dir(d);
@@ -1070,7 +1123,7 @@ impl Rw<'_> {
     }
 
     fn describe(&self) -> String {
-        let mut s = self.env.bin.display().to_string();
+        let mut s = self.binary().display().to_string();
         for a in self.cmdline() {
             s.push(' ');
             let a = a.to_string_lossy();
@@ -1116,6 +1169,39 @@ impl Rw<'_> {
                 bg.kill_and_collect()
             )
         })
+    }
+
+    /// Runs runwasm to completion like [`Rw::run`], and also returns its
+    /// resource usage as wait4(2) reports it: runwasm's own and that of
+    /// the children it reaped (a `run`'s container init), so `ru_maxrss`
+    /// is the peak RSS (KiB) of the runwasm process tree.
+    #[track_caller]
+    pub fn run_with_rusage(self) -> (Output, libc::rusage) {
+        let timeout = self.timeout;
+        let mut bg = self.spawn();
+        let child = bg.child.as_mut().expect("spawned");
+        let pid = child.id() as libc::pid_t;
+        let deadline = Instant::now() + timeout;
+        // SAFETY: rusage is plain data, filled by wait4.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let mut status = 0;
+        loop {
+            // SAFETY: wait4 on our own child, with valid out-pointers.
+            let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+            if r == pid {
+                break;
+            }
+            assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
+            if Instant::now() > deadline {
+                panic!(
+                    "runwasm did not finish within {timeout:?}:\n{}",
+                    bg.kill_and_collect()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let out = bg.collect(ExitStatus::from_raw(status));
+        (out, usage)
     }
 
     /// Runs runwasm to completion; panics when it takes longer than the

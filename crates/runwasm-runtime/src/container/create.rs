@@ -97,17 +97,20 @@ pub(crate) fn create_with_console(
     // Declared before the guard, which borrows it: it outlives the guard.
     let cgroup_cell = std::cell::OnceCell::new();
     let dir = store.create(&opts.id)?;
+    crate::fault_point!("create:after-state-dir");
     let mut guard = Cleanup {
-        dir: Some(dir.path.clone()),
+        dir: Some((dir.path.clone(), opts.id.clone())),
         child: None,
         cgroup: None,
     };
     let mut state = initial_state(&bundle, &opts.id, &workload);
     state.cgroup = Some(place.clone());
     dir.save(&state)?;
+    crate::fault_point!("create:after-state-file");
 
     let min_fd = 3 + opts.preserve_fds;
     fifo::create(&dir.path)?;
+    crate::fault_point!("create:after-fifo");
     let fifo_fd = high_fd(fifo::open_dir(&dir.path)?, min_fd)?;
     let pair = sync::pair(min_fd)?;
     crate::profile::mark("state dir and fifo");
@@ -145,6 +148,7 @@ pub(crate) fn create_with_console(
         }
         Ok(pid) => pid,
     };
+    crate::fault_point!("create:after-clone");
     drop(pair.child);
     drop(fifo_fd);
     drop(console);
@@ -158,6 +162,7 @@ pub(crate) fn create_with_console(
     state.pid = pid;
     state.init_start_time = start_time;
     dir.save(&state)?;
+    crate::fault_point!("create:after-pid-recorded");
     // Into its cgroup, limits applied, before any container code runs. The
     // manager is made only now: init is loading the Wasm executor meanwhile.
     let made = place.manager(&opts.id)?;
@@ -168,6 +173,7 @@ pub(crate) fn create_with_console(
     }
     cgroup.add(pid)?;
     crate::profile::mark("cgroup joined");
+    crate::fault_point!("create:after-cgroup");
     if let Some(resources) = bundle
         .spec
         .linux()
@@ -175,6 +181,7 @@ pub(crate) fn create_with_console(
         .and_then(|l| l.resources().as_ref())
     {
         cgroup.apply(resources).map_err(|e| in_config(&bundle, e))?;
+        crate::fault_point!("create:after-resources");
     }
     if namespaces.new_user() {
         // Limits that init could no longer raise inside its user namespace.
@@ -187,6 +194,7 @@ pub(crate) fn create_with_console(
     let hook_state = state.hook_json(Status::Creating);
     sync::send_go(&pair.parent, &hook_state);
     crate::profile::mark("go sent");
+    crate::fault_point!("create:after-go");
 
     loop {
         match sync::receive(&pair.parent)? {
@@ -195,6 +203,7 @@ pub(crate) fn create_with_console(
                 let hooks = bundle.spec.hooks().as_ref();
                 hooks::run_hooks(hooks, HookPhase::Prestart, &hook_state)?;
                 hooks::run_hooks(hooks, HookPhase::CreateRuntime, &hook_state)?;
+                crate::fault_point!("create:after-prestart-hooks");
                 sync::send_go(&pair.parent, &hook_state);
             }
             Report::Failed(msg) => return Err(Error::other(msg)),
@@ -224,6 +233,9 @@ pub(crate) fn create_with_console(
         }
     }
     crate::profile::mark("init ready");
+    // Init has made its mounts, loaded the module and is waiting on the
+    // fifo.
+    crate::fault_point!("create:after-ready");
     let pidfd = pidfd.ok_or_else(|| Error::other("container init exited during create"))?;
 
     if let Some(sock) = &opts.pidfd_socket {
@@ -231,9 +243,11 @@ pub(crate) fn create_with_console(
     }
     if let Some(p) = &opts.pid_file {
         pidfile::write(p, pid)?;
+        crate::fault_point!("create:after-pid-file");
     }
     state.status = Status::Created;
     dir.save(&state)?;
+    crate::fault_point!("create:after-state-created");
     guard.disarm();
     crate::profile::mark("created");
     Ok(Created { pid, pidfd })
@@ -357,7 +371,8 @@ fn describe_exit(pid: i32) -> String {
 
 /// Undoes a half-done create: kills and reaps init, removes the directory.
 struct Cleanup<'a> {
-    dir: Option<PathBuf>,
+    /// `ROOT/ID` and the id.
+    dir: Option<(PathBuf, String)>,
     child: Option<i32>,
     cgroup: Option<&'a Cgroup>,
 }
@@ -384,9 +399,9 @@ impl Drop for Cleanup<'_> {
                 tracing::warn!("cleanup after failed create: {e}");
             }
         }
-        if let Some(dir) = self.dir.take() {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!("cleanup after failed create: remove {}: {e}", dir.display());
+        if let Some((dir, id)) = self.dir.take() {
+            if let Err(e) = crate::state::remove_container_dir(&dir, &id) {
+                tracing::warn!("cleanup after failed create: {e}");
             }
         }
     }

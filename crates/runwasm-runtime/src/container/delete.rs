@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::cgroups::CgroupPlace;
 use crate::container::Container;
 use crate::linux::hooks::{self, HookPhase};
 use crate::state::{StateStore, Status};
@@ -19,12 +20,28 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<()> {
         Err(Error::NotExist(_)) if force => return Ok(()),
         Err(e) => return Err(e),
     };
+    crate::fault_point!("delete:after-lock");
     let state = match dir.load() {
         Ok(s) => s,
         // No state.json: a create that died before writing it. Nothing runs.
         Err(Error::NotExist(_)) => return dir.remove(),
         Err(e) if force => {
+            // The state that would name the init and the cgroup is
+            // unreadable: runwasm's default cgroup for the id is what can
+            // still be found (removing it kills what is in it).
             tracing::warn!("delete --force {id}: {e}; removing its directory");
+            if let Some(place) = CgroupPlace::default_if_present(id) {
+                tracing::warn!(
+                    "delete --force {id}: removing cgroup {}",
+                    place.path.display()
+                );
+                if let Err(e) = place.manager(id).and_then(|m| {
+                    let _ = m.thaw();
+                    m.remove()
+                }) {
+                    tracing::warn!("delete --force {id}: {e}");
+                }
+            }
             return dir.remove();
         }
         Err(e) => return Err(e),
@@ -45,11 +62,17 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<()> {
         }
     }
     crate::profile::mark("delete: init gone");
+    crate::fault_point!("delete:after-kill");
     if let Some(place) = c.state.cgroup.as_ref().filter(|p| p.owned) {
         // Whatever is left (children of an init without a pid namespace)
-        // is killed with the cgroup: only a cgroup runwasm made.
+        // is killed with the cgroup: only a cgroup runwasm made. Thawed
+        // first: a frozen process does not die.
+        if place.frozen() == Some(true) {
+            let _ = place.manager(id)?.thaw();
+        }
         place.remove(id)?;
     }
+    crate::fault_point!("delete:after-cgroup");
     crate::profile::mark("delete: cgroup removed");
     let hooks = c.state.hooks.clone();
     let stopped = c.state.hook_json(Status::Stopped);
@@ -65,7 +88,7 @@ fn kill_and_wait(c: &Container) -> Result<()> {
         return Ok(());
     };
     // A frozen process does not die until thawed.
-    if c.state.status == Status::Paused {
+    if c.status() == Status::Paused {
         if let Some(place) = &c.state.cgroup {
             let _ = place.manager(&c.state.id).and_then(|m| m.thaw());
         }

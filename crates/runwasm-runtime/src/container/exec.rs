@@ -7,8 +7,10 @@
 //! namespace; it was put in the container's cgroup before that, so the exec
 //! process starts there too. The exec process takes the terminal, applies
 //! the process's user, capabilities, rlimits, no_new_privs and the
-//! container's seccomp, and runs the module in a fresh VM with the
-//! container's `/` preopened (or execs the program). runwasm is a
+//! container's seccomp, reports ready, and once runwasm has written the
+//! pid file and says go (a runwasm killed before that leaves no process
+//! behind), runs the module in a fresh VM with the container's `/`
+//! preopened (or execs the program). runwasm is a
 //! subreaper, so in the foreground it waits for the exec process and exits
 //! with its status; detached, it writes the pid file and exits 0, leaving
 //! the process to the caller (the shim, a subreaper too).
@@ -89,6 +91,7 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
         .transpose()?;
     let rootfs_path = c.state.rootfs.clone();
     drop(c); // the lock: exec runs alongside other commands
+    crate::fault_point!("exec:after-load");
 
     // The program, resolved in the container's root as the exec process
     // will see it.
@@ -202,6 +205,7 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
     }
     drop(pair.child);
     drop(console_sock);
+    crate::fault_point!("exec:after-fork");
     if let Some(cg) = &cgroup {
         if let Err(e) = cg.add(mid) {
             // SAFETY: killing and reaping our own child.
@@ -211,9 +215,12 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
             }
             return Err(e);
         }
+        crate::fault_point!("exec:after-cgroup");
     }
     sync::send_go(&pair.parent, "");
+    crate::fault_point!("exec:after-go");
     let pid = wait_for_exec_pid(&pair.parent, mid)?;
+    crate::fault_point!("exec:after-pid");
     if !proc::is_alive(init_pid, init_start) {
         // SAFETY: signalling the process we just made.
         unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -224,6 +231,7 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
         Report::Failed(msg) => return Err(Error::other(msg)),
         _ => return Err(Error::other("the exec process died before it started")),
     }
+    crate::fault_point!("exec:after-ready");
     // Sent before `ready`, so it is waiting in the socket.
     let master = match relay_end {
         Some(s) => Some(
@@ -234,7 +242,10 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
     };
     if let Some(p) = &opts.pid_file {
         pidfile::write(p, pid)?;
+        crate::fault_point!("exec:after-pid-file");
     }
+    sync::send_go(&pair.parent, "");
+    crate::fault_point!("exec:after-start");
     if opts.detach {
         return Ok(0);
     }
@@ -570,7 +581,12 @@ fn exec_process(
         Err(e) => fail(&sync, &e.to_string()),
     };
     drop(console);
-    sync::send_ready(&sync);
+    // Ready, then wait for runwasm's go (sent once it has written the pid
+    // file): if `runwasm exec` dies before that, nobody reports or waits
+    // for this process, so it does not run.
+    if !sync::send_ready(&sync) || !sync::wait_start(&sync) {
+        exit(1);
+    }
     drop(sync);
     // Seccomp with noNewPrivileges last, as for init.
     if let Err(e) = security::harden_last(spec) {

@@ -66,8 +66,9 @@ impl Container {
         proc::is_alive(self.state.pid, self.state.init_start_time)
     }
 
-    /// The status now: recorded status checked against the init process and
-    /// the exec fifo.
+    /// The status now: recorded status checked against the init process,
+    /// the freezer and the exec fifo, so that what a runwasm killed
+    /// half-way recorded is never reported as it stands.
     pub fn status(&self) -> Status {
         match self.state.status {
             // Someone else holds the lock: the `create` that wrote this is
@@ -81,12 +82,25 @@ impl Container {
             Status::Stopped => Status::Stopped,
             Status::Created | Status::Running | Status::Paused => {
                 if !self.init_alive() {
-                    Status::Stopped
-                } else if self.state.status == Status::Paused {
+                    return Status::Stopped;
+                }
+                // As runc: the freezer says whether it is paused (a
+                // `kill --all` killed between freeze and thaw leaves it
+                // frozen with `running` recorded).
+                let frozen = self.state.cgroup.as_ref().and_then(|p| p.frozen());
+                if frozen.unwrap_or(self.state.status == Status::Paused) {
                     Status::Paused
-                } else if fifo::path(&self.dir.path).exists() {
+                } else if fifo::path(&self.dir.path).exists()
+                    && !fifo::init_passed(
+                        self.state.pid,
+                        self.state.init_start_time,
+                        &self.dir.path,
+                    )
+                {
                     Status::Created
                 } else {
+                    // No fifo, or one that a `start` killed before removing
+                    // it left behind after releasing init.
                     Status::Running
                 }
             }

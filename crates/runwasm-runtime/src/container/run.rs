@@ -57,6 +57,7 @@ fn run_blocked(
         return Err(e);
     }
     crate::profile::mark("started");
+    crate::fault_point!("run:after-start");
     if detach {
         return Ok(0);
     }
@@ -75,6 +76,7 @@ fn run_blocked(
         None => wait_forwarding(created.pid, &created.pidfd, mask, None)?,
     };
     crate::profile::mark("init exited");
+    crate::fault_point!("run:after-exit");
     if !keep {
         if let Err(e) = delete(store, &opts.id, true) {
             tracing::warn!("run: delete {}: {e}", opts.id);

@@ -18,6 +18,7 @@ pub fn start(store: &StateStore, id: &str) -> Result<()> {
             )))
         }
     }
+    crate::fault_point!("start:after-lock");
     let fifo_path = fifo::path(&c.dir.path);
     let (pid, start) = (c.state.pid, c.state.init_start_time);
     // As the kernel names it in /proc/PID/fd (symlinks such as /var/run
@@ -25,11 +26,13 @@ pub fn start(store: &StateStore, id: &str) -> Result<()> {
     let dir = std::fs::canonicalize(&c.dir.path).unwrap_or_else(|_| c.dir.path.clone());
     let released = fifo::release(
         &fifo_path,
-        || crate::proc::is_alive(pid, start),
+        // A killed init closes its fds before it shows as dead: it must
+        // not pass for one that went past the fifo.
+        || crate::proc::is_alive_not_exiting(pid, start),
         || fifo::init_waiting(pid, &dir),
     );
     if let Err(e) = released {
-        if crate::proc::is_alive(pid, start) {
+        if crate::proc::is_alive_not_exiting(pid, start) {
             // Already running (an earlier start died before this point).
             let _ = std::fs::remove_file(&fifo_path);
             c.state.status = Status::Running;
@@ -37,9 +40,13 @@ pub fn start(store: &StateStore, id: &str) -> Result<()> {
         }
         return Err(e);
     }
+    // Init runs the workload from here on.
+    crate::fault_point!("start:after-release");
     let _ = std::fs::remove_file(&fifo_path);
+    crate::fault_point!("start:after-fifo-removed");
     c.state.status = Status::Running;
     c.dir.save(&c.state)?;
+    crate::fault_point!("start:after-state-running");
     // Hooks run without our lock: one may well call `runwasm state`.
     let hooks_owned = c.state.hooks.clone();
     let running_state = c.state.hook_json(Status::Running);

@@ -24,6 +24,8 @@ fn create_options(cli: &Cli, id: &str, f: &CreateFlags) -> CreateOptions {
 }
 
 pub fn create(cli: &Cli, a: &CreateArgs) -> Result<u8> {
+    // SIGTERM or Ctrl-C do not cut a create short (runc's behaviour).
+    signal::defer_termination();
     super::aot::settings(cli)?;
     let store = StateStore::open(&cli.root)?;
     container::create(&store, &create_options(cli, &a.id, &a.opts))?;
@@ -66,6 +68,9 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<u8> {
 }
 
 pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<u8> {
+    // Not cut short either; in the foreground, what arrived meanwhile is
+    // forwarded to the process once it runs.
+    signal::defer_termination();
     let opts = container::ExecOptions {
         id: a.id.clone(),
         process: a.process.clone(),
