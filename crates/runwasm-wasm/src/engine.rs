@@ -198,6 +198,12 @@ pub fn engine_version() -> &'static CStr {
 pub fn compile(bytes: &[u8], out: &Path) -> Result<(), Error> {
     // The same checks and messages as `load`, before LLVM is started.
     drop(load(bytes)?);
+    // WasmEdge links the compiled object with lld inside the process, and
+    // two links at once in one process corrupt each other (duplicate
+    // symbols, then a crash): one compile at a time per process. runwasm
+    // itself compiles in a child process per container.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = TempFile::next_to(out)?;
     compile_into(bytes, &tmp.0)?;
     let file =
