@@ -150,6 +150,12 @@ pub fn release(
     // SAFETY: fresh fd.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let step = Duration::from_millis(50);
+    // Init gone: but it may have written its byte (and run a short workload
+    // to its end) since our last read; that is a start.
+    let gone = |fd: &OwnedFd| match read_byte(fd) {
+        Ok(true) => Ok(()),
+        _ => Err(init_exited()),
+    };
     loop {
         match read_byte(&fd) {
             Ok(true) => return Ok(()),
@@ -159,7 +165,7 @@ pub fn release(
                 // closes its fds a moment before it shows as dead: look
                 // twice.
                 if !alive() {
-                    return Err(init_exited());
+                    return gone(&fd);
                 }
                 if !waiting() {
                     // Init no longer holds the directory: it opened the
@@ -175,7 +181,7 @@ pub fn release(
                     }
                     std::thread::sleep(Duration::from_millis(20));
                     if !alive() {
-                        return Err(init_exited());
+                        return gone(&fd);
                     }
                     return Err(Error::other("cannot start an already running container"));
                 }
@@ -185,7 +191,7 @@ pub fn release(
                     || e.kind() == std::io::ErrorKind::Interrupted =>
             {
                 if !alive() {
-                    return Err(init_exited());
+                    return gone(&fd);
                 }
             }
             Err(e) => return Err(Error::path("read", p, e)),
