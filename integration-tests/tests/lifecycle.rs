@@ -1104,6 +1104,7 @@ fn crash_create(env: &TestEnv, id: &str, b: &Bundle, when: KillAt) -> bool {
         "",
         "{what}: list after cleanup:\n{list}"
     );
+    env.assert_no_leftovers(&what);
     killed
 }
 

@@ -776,9 +776,11 @@ impl TestEnv {
             .collect()
     }
 
-    /// After a failed command: no `ROOT/ID`, no fifo in the state root, and
-    /// (within a short grace period for the kernel to finish an exit) no
-    /// process using the test's directory other than `keep`.
+    /// After a failed command: no `ROOT/ID` (nor a temporary `.new:`/`.gone:`
+    /// directory), no cgroup of `id`, no mount under the test's directory,
+    /// no fifo in the state root, and (within a short grace period for the
+    /// kernel to finish an exit) no process of the test other than `keep`.
+    /// The same looks as [`TestEnv::leftovers`], narrowed to `id`.
     #[track_caller]
     pub fn assert_nothing_left(&self, id: &str, keep: &[i32]) {
         let dir = self.state_dir(id);
@@ -788,7 +790,28 @@ impl TestEnv {
             dir.display(),
             fs::read_dir(&dir).map(|r| r.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
         );
+        let temporary: Vec<String> = self
+            .dirs_in_root()
+            .into_iter()
+            .filter(|d| d.starts_with(".new:") || d.starts_with(".gone:"))
+            .collect();
+        assert!(
+            temporary.is_empty(),
+            "temporary directories left in the state root: {temporary:?}"
+        );
         self.assert_no_fifo_or_process(keep);
+        let mut cgroups = Vec::new();
+        let gone = wait_until(Duration::from_secs(1), || {
+            cgroups = self
+                .cgroups_left()
+                .into_iter()
+                .filter(|d| d.file_name().is_some_and(|n| n == id))
+                .collect();
+            cgroups.is_empty()
+        });
+        assert!(gone, "cgroups of {id} left behind: {cgroups:?}");
+        let mounts = mounts_under(self.tmp());
+        assert!(mounts.is_empty(), "mounts left behind: {mounts:?}");
     }
 
     /// No fifo in the state root and (within a short grace period for the
