@@ -62,6 +62,11 @@ install: build
     install -D -m 0755 target/release/runwasm {{prefix}}/bin/runwasm
     install -D -m 0644 target/release/librunwasm_wasm.so {{prefix}}/lib/runwasm/librunwasm_wasm.so
 
+# Soak test: 1,000 run cycles of a Wasm and of a native container, then
+# leftovers and the RSS trend (bench/soak.sh; options go to bench/soak.py).
+soak *ARGS:
+    bash bench/soak.sh {{ARGS}}
+
 # Side-by-side benchmark against runc, crun and the wasmedge CLI (bench/README.md).
 bench *ARGS:
     bash bench/run.sh {{ARGS}}
