@@ -124,7 +124,7 @@ pub mod config;
 mod engine;
 mod error;
 mod inspect;
-mod layout;
+pub mod layout;
 mod oom;
 mod result;
 #[cfg(test)]
