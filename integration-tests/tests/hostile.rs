@@ -737,6 +737,7 @@ corpus! {
     c97_terminal_without_console_socket => "97-terminal-without-console-socket",
     c98_module_missing => "98-module-missing",
     c99_personality_bad_domain => "99-personality-bad-domain",
+    c100_cgroups_path_dot => "100-cgroups-path-dot",
 }
 
 /// The corpus and [`CASES`] list the same cases (at least 50), each with a
@@ -750,7 +751,8 @@ fn corpus_is_complete() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     dirs.sort();
-    let listed: Vec<String> = CASES.iter().map(|s| s.to_string()).collect();
+    let mut listed: Vec<String> = CASES.iter().map(|s| s.to_string()).collect();
+    listed.sort();
     assert_eq!(dirs, listed, "corpus directories and CASES differ");
     assert!(CASES.len() >= 50, "only {} cases", CASES.len());
     for name in CASES {
