@@ -4,7 +4,8 @@
 #
 #   bench/fuzz.sh [TARGET|all] [SECONDS]
 #
-# TARGET: config, id, signal, state, exec_process, or all (the default);
+# TARGET: config, id, signal, state, exec_process, module_layout, or all
+# (the default);
 # SECONDS per target, default 600. Needs the nightly toolchain and
 # cargo-fuzz (`cargo install cargo-fuzz`). Not part of CI.
 #
@@ -17,7 +18,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-all=(config id signal state exec_process)
+all=(config id signal state exec_process module_layout)
 target=${1:-all}
 secs=${2:-600}
 
@@ -54,21 +55,24 @@ for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     seeds=("seeds/$t")
     dict=()
+    max_len=16384
     case $t in
     config | exec_process)
         seeds+=("$here/integration-tests/corpus/bad-configs")
         dict=(-dict=dict/json.dict)
         ;;
     state) dict=(-dict=dict/json.dict) ;;
+    module_layout) max_len=65536 ;;
     esac
     log=$results/$t.log
     echo "== $t: ${secs}s, log in $log"
     start=$(date +%s)
     set +e
     # One process, no forks or parallel jobs (libFuzzer's default: the same
-    # as -jobs=1 without its log redirection); 16 KiB inputs at most.
+    # as -jobs=1 without its log redirection); inputs of 16 KiB at most
+    # (64 KiB for modules).
     cargo +nightly fuzz run "$t" "corpus/$t" "${seeds[@]}" -- \
-        -max_total_time="$secs" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+        -max_total_time="$secs" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 "${dict[@]}" >"$log" 2>&1
     code=$?
     set -e

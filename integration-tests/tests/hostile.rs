@@ -14,7 +14,8 @@
 //!     module as `app.wasm`) and files made under `$TMP`;
 //!   - `generate`: a config too big to commit, made from `config.json`:
 //!     `million_mounts` (10^6 tmpfs mounts on `/m`), `env_1mib` (one 1 MiB
-//!     environment string), `env_100k` (100,000 environment entries);
+//!     environment string), `env_100k` (100,000 environment entries),
+//!     `args_1mib` (one 1 MiB argument);
 //!   - `id`: the container id (default: one unique to the test);
 //!   - `signal`: the signal given to `kill` (command `kill`);
 //!   - `process_file`: the `exec --process` file (command `exec`), taken
@@ -359,6 +360,13 @@ fn generate(kind: &str, config_text: &str, path: &Path) {
         "env_1mib" => {
             let big = format!("BIG={}", "x".repeat(1 << 20));
             c["process"]["env"].as_array_mut().unwrap().push(json!(big));
+        }
+        "args_1mib" => {
+            let big = "x".repeat(1 << 20);
+            c["process"]["args"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!(big));
         }
         "env_100k" => {
             let pad = "x".repeat(60);
@@ -737,6 +745,8 @@ corpus! {
     c97_terminal_without_console_socket => "97-terminal-without-console-socket",
     c98_module_missing => "98-module-missing",
     c99_personality_bad_domain => "99-personality-bad-domain",
+    c100_cgroups_path_dot => "100-cgroups-path-dot",
+    c101_args_string_1mib => "101-args-string-1mib",
 }
 
 /// The corpus and [`CASES`] list the same cases (at least 50), each with a
@@ -750,7 +760,8 @@ fn corpus_is_complete() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     dirs.sort();
-    let listed: Vec<String> = CASES.iter().map(|s| s.to_string()).collect();
+    let mut listed: Vec<String> = CASES.iter().map(|s| s.to_string()).collect();
+    listed.sort();
     assert_eq!(dirs, listed, "corpus directories and CASES differ");
     assert!(CASES.len() >= 50, "only {} cases", CASES.len());
     for name in CASES {

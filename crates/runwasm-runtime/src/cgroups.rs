@@ -33,6 +33,16 @@ fn yes() -> bool {
     true
 }
 
+/// Whether `path` (a cgroupsPath or a recorded cgroup) names a cgroup below
+/// the root: at least one name, and no `..` (nor, for systemd's
+/// `slice:prefix:name`, a `..` part). `/`, `.`, `./` and `//` all name the
+/// root cgroup, which a container must never take over or remove.
+pub fn names_a_child(path: &Path) -> bool {
+    path.components()
+        .any(|c| matches!(c, std::path::Component::Normal(_)))
+        && !path.to_string_lossy().split(['/', ':']).any(|c| c == "..")
+}
+
 /// Whether the cgroup at `path` exists already (in any hierarchy we know).
 fn exists(path: &Path) -> bool {
     let rel = path.strip_prefix("/").unwrap_or(path);
@@ -60,10 +70,10 @@ impl CgroupPlace {
                         p
                     )));
                 }
-                if p.as_os_str() == "/" {
-                    return Err(Error::Config(
-                        "linux.cgroupsPath: \"/\" is the root cgroup, not a container's".into(),
-                    ));
+                if !names_a_child(&p) {
+                    return Err(Error::Config(format!(
+                        "linux.cgroupsPath: {p:?} is the root cgroup, not a container's"
+                    )));
                 }
                 if systemd && p.to_string_lossy().split(':').count() != 3 {
                     return Err(Error::Config(format!(

@@ -83,8 +83,8 @@ impl State {
     /// Parses the state.json of container `id` and checks what the
     /// commands rely on: runwasm's marker and the id, a pid that is not
     /// negative (0 only before init exists), absolute bundle and rootfs
-    /// paths, and a cgroup that is neither the root nor reached through
-    /// `..` (`delete` empties and removes it).
+    /// paths, and a cgroup below the root, not reached through `..`
+    /// (`delete` empties and removes it).
     pub fn from_bytes(bytes: &[u8], id: &str) -> std::result::Result<State, String> {
         let state: State = serde_json::from_slice(bytes)
             .map_err(|e| format!("not a runwasm container state ({e})"))?;
@@ -100,12 +100,7 @@ impl State {
             }
         }
         if let Some(cg) = &state.cgroup {
-            let text = cg.path.to_string_lossy();
-            let root = cg
-                .path
-                .components()
-                .all(|c| c == std::path::Component::RootDir);
-            if root || text.split(['/', ':']).any(|c| c == "..") {
+            if !crate::cgroups::names_a_child(&cg.path) {
                 return Err(format!(
                     "cgroup.path: {:?} is not a container's cgroup",
                     cg.path
@@ -516,7 +511,7 @@ mod tests {
         assert_eq!(parse(&|_| {}), Ok(42));
         assert!(State::from_bytes(good.to_string().as_bytes(), "c2").is_err());
         type Edit<'a> = &'a dyn Fn(&mut serde_json::Value);
-        let bad: [(Edit, &str); 5] = [
+        let bad: [(Edit, &str); 6] = [
             (&|v| v["pid"] = (-1).into(), "pid: -1"),
             (&|v| v["runtime"] = "runc".into(), "not a runwasm"),
             (&|v| v["bundle"] = "b".into(), "bundle: \"b\""),
@@ -526,6 +521,11 @@ mod tests {
             ),
             (
                 &|v| v["cgroup"] = serde_json::json!({"path": "/a/../..", "systemd": false}),
+                "cgroup.path",
+            ),
+            // Found by the state fuzz target: "." is the root cgroup too.
+            (
+                &|v| v["cgroup"] = serde_json::json!({"path": ".", "systemd": true}),
                 "cgroup.path",
             ),
         ];

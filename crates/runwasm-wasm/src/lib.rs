@@ -133,7 +133,7 @@ pub mod config;
 mod engine;
 mod error;
 mod inspect;
-mod layout;
+pub mod layout;
 mod oom;
 mod result;
 mod speculate;

@@ -267,16 +267,25 @@ pub fn parse_process(bytes: &[u8], file: &Path) -> Result<Process> {
     let in_file = |m: String| Error::Config(format!("{}: {m}", file.display()));
     let mut v: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| in_file(format!("invalid JSON: {e}")))?;
-    if let Some(o) = v.as_object_mut() {
-        o.entry("user")
-            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
-    }
+    let Some(o) = v.as_object_mut() else {
+        return Err(in_file(
+            "invalid JSON: the top level must be an object (a process)".into(),
+        ));
+    };
+    o.entry("user")
+        .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
     let has_cwd = v
         .get("cwd")
         .and_then(|c| c.as_str())
         .is_some_and(|c| !c.is_empty());
-    let p: Process = serde_path_to_error::deserialize(v)
-        .map_err(|e| in_file(format!("{}: {}", e.path(), e.inner())))?;
+    let p: Process = serde_path_to_error::deserialize(v).map_err(|e| {
+        let at = e.path().to_string();
+        in_file(if at == "." {
+            e.into_inner().to_string()
+        } else {
+            format!("{at}: {}", e.into_inner())
+        })
+    })?;
     if !has_cwd {
         return Err(in_file(
             "cwd: must be set (the process's working directory)".into(),
