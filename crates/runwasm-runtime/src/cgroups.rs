@@ -128,6 +128,38 @@ impl CgroupPlace {
         Ok(())
     }
 
+    /// Creates the cgroup and moves `pid` into it, on a v1 or hybrid host
+    /// without libcgroups' manager (whose making reads the mount table and
+    /// our cgroups a dozen times): what its `add_task` does, in every
+    /// hierarchy it would use. None where the manager must do it (v2,
+    /// systemd).
+    pub fn join_v1(&self, pid: i32) -> Option<Result<()>> {
+        if self.systemd || !is_v1_host() {
+            return None;
+        }
+        let rel = self.path.strip_prefix("/").unwrap_or(&self.path);
+        let join = || -> Result<()> {
+            for h in v1_hierarchies()? {
+                let dir = h.mount_point.join(rel);
+                let err = |what: &str, e: std::io::Error| {
+                    Error::other(format!(
+                        "cgroup {}: {what} {}: {e}",
+                        self.path.display(),
+                        dir.display()
+                    ))
+                };
+                std::fs::create_dir_all(&dir).map_err(|e| err("create", e))?;
+                if h.cpuset {
+                    fill_cpuset(&h.mount_point, rel).map_err(|e| err("cpuset of", e))?;
+                }
+                std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+                    .map_err(|e| err("add init to", e))?;
+            }
+            Ok(())
+        };
+        Some(join())
+    }
+
     /// runwasm's default cgroup for `id` (`/runwasm/ID`), if it exists:
     /// what `delete --force` can still clean when the state that named
     /// the cgroup is unreadable.
@@ -200,28 +232,82 @@ const V1_CONTROLLERS: &[&str] = &[
     "freezer",
 ];
 
-/// Mount points of the v1 hierarchies that carry one of those controllers,
-/// from one read of our mount table.
-fn v1_controller_mounts() -> Result<Vec<PathBuf>> {
+/// A mounted v1 hierarchy that carries one of those controllers.
+struct V1Hierarchy {
+    mount_point: PathBuf,
+    cpuset: bool,
+}
+
+/// The v1 hierarchies that carry one of those controllers, from one read of
+/// our mount table: for each controller the first cgroup mount that lists
+/// it (as libcgroups looks them up), each hierarchy once.
+fn v1_hierarchies() -> Result<Vec<V1Hierarchy>> {
     let table = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
-    Ok(table
-        .lines()
-        .filter_map(|line| {
-            // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - TYPE SOURCE SUPEROPTS
-            let (left, right) = line.split_once(" - ")?;
-            let mut r = right.split(' ');
-            if r.next()? != "cgroup" {
-                return None;
-            }
-            let superopts = r.nth(1)?;
-            if !superopts.split(',').any(|o| V1_CONTROLLERS.contains(&o)) {
-                return None;
-            }
-            let mount_point = left.split(' ').nth(4)?;
-            Some(PathBuf::from(unescape_mountinfo(mount_point)))
-        })
+    let mut found: Vec<(Vec<&str>, V1Hierarchy)> = Vec::new();
+    for line in table.lines() {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - TYPE SOURCE SUPEROPTS
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut r = right.split(' ');
+        if r.next() != Some("cgroup") {
+            continue;
+        }
+        let Some(superopts) = r.nth(1) else { continue };
+        let controllers: Vec<&str> = superopts
+            .split(',')
+            .filter(|o| V1_CONTROLLERS.contains(o))
+            .collect();
+        // A controller already seen is served by its first mount.
+        if controllers.is_empty()
+            || controllers
+                .iter()
+                .any(|c| found.iter().any(|(cs, _)| cs.contains(c)))
+        {
+            continue;
+        }
+        let Some(mount_point) = left.split(' ').nth(4) else {
+            continue;
+        };
+        let cpuset = controllers.contains(&"cpuset");
+        found.push((
+            controllers,
+            V1Hierarchy {
+                mount_point: PathBuf::from(unescape_mountinfo(mount_point)),
+                cpuset,
+            },
+        ));
+    }
+    Ok(found.into_iter().map(|(_, h)| h).collect())
+}
+
+/// Mount points of the v1 hierarchies a container is placed in.
+fn v1_controller_mounts() -> Result<Vec<PathBuf>> {
+    Ok(v1_hierarchies()?
+        .into_iter()
+        .map(|h| h.mount_point)
         .collect())
+}
+
+/// A new cpuset cgroup starts with empty `cpuset.cpus` and `cpuset.mems`,
+/// and no task may join it so: each level below the mount point that has
+/// none gets its parent's.
+fn fill_cpuset(mount_point: &Path, rel: &Path) -> std::io::Result<()> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let mut dir = mount_point.to_path_buf();
+        let mut value = std::fs::read_to_string(dir.join(file))?;
+        for part in rel.components() {
+            dir.push(part);
+            let own = std::fs::read_to_string(dir.join(file))?;
+            if own.trim().is_empty() {
+                std::fs::write(dir.join(file), value.trim())?;
+            } else {
+                value = own;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.

@@ -94,8 +94,6 @@ pub(crate) fn create_with_console(
         .for_container(bundle.annotation(crate::aot::ANNOTATION))?;
     let place = CgroupPlace::for_spec(&bundle.spec, &opts.id, opts.systemd_cgroup)?;
     let place_owned = place.owned;
-    // Declared before the guard, which borrows it: it outlives the guard.
-    let cgroup_cell = std::cell::OnceCell::new();
     let dir = store.create(&opts.id)?;
     crate::fault_point!("create:after-state-dir");
     let mut guard = Cleanup {
@@ -152,6 +150,7 @@ pub(crate) fn create_with_console(
     drop(pair.child);
     drop(fifo_fd);
     drop(console);
+    let wasm = !matches!(workload, Workload::Native);
     drop(workload);
     let start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
     let pidfd = proc::open_pidfd(pid, start_time);
@@ -163,25 +162,50 @@ pub(crate) fn create_with_console(
     state.init_start_time = start_time;
     dir.save(&state)?;
     crate::fault_point!("create:after-pid-recorded");
-    // Into its cgroup, limits applied, before any container code runs. The
-    // manager is made only now: init is loading the Wasm executor meanwhile.
-    let made = place.manager(&opts.id)?;
-    let cgroup: &Cgroup = cgroup_cell.get_or_init(|| made);
-    crate::profile::mark("cgroup manager");
+    // Into its cgroup before any container code runs; on a v1 host without
+    // libcgroups' manager, whose making costs about a millisecond.
     if place_owned {
-        guard.cgroup = Some(cgroup);
+        guard.cgroup = Some((place.clone(), opts.id.clone()));
     }
-    cgroup.add(pid)?;
+    let mut manager = None;
+    match place.join_v1(pid) {
+        Some(joined) => joined?,
+        None => {
+            let m = place.manager(&opts.id)?;
+            m.add(pid)?;
+            manager = Some(m);
+        }
+    }
     crate::profile::mark("cgroup joined");
     crate::fault_point!("create:after-cgroup");
-    if let Some(resources) = bundle
+    let resources = bundle
         .spec
         .linux()
         .as_ref()
-        .and_then(|l| l.resources().as_ref())
-    {
-        cgroup.apply(resources).map_err(|e| in_config(&bundle, e))?;
-        crate::fault_point!("create:after-resources");
+        .and_then(|l| l.resources().as_ref());
+    let apply_limits = |manager: Option<Cgroup>| -> Result<()> {
+        if let Some(resources) = resources {
+            let cgroup = match manager {
+                Some(m) => m,
+                None => place.manager(&opts.id)?,
+            };
+            crate::profile::mark("cgroup manager");
+            cgroup.apply(resources).map_err(|e| in_config(&bundle, e))?;
+            crate::fault_point!("create:after-resources");
+        }
+        crate::profile::mark("cgroup limits");
+        Ok(())
+    };
+    // A Wasm init is loading the executor meanwhile: its limits go on now,
+    // before it loads and instantiates the module (whose memories they
+    // bound). A native init only makes mounts until it reports ready and
+    // runs nothing of the container's before `start`: its limits go on
+    // while it does, and before `create` returns.
+    let mut deferred = None;
+    if wasm {
+        apply_limits(manager.take())?;
+    } else {
+        deferred = Some(manager.take());
     }
     if namespaces.new_user() {
         // Limits that init could no longer raise inside its user namespace.
@@ -190,11 +214,13 @@ pub(crate) fn create_with_console(
         security::set_oom_score_adj_to(pid, process)?;
         namespaces.write_id_maps(pid)?;
     }
-    crate::profile::mark("cgroup limits");
     let hook_state = state.hook_json(Status::Creating);
     sync::send_go(&pair.parent, &hook_state);
     crate::profile::mark("go sent");
     crate::fault_point!("create:after-go");
+    if let Some(manager) = deferred {
+        apply_limits(manager)?;
+    }
 
     loop {
         match sync::receive(&pair.parent)? {
@@ -370,14 +396,15 @@ fn describe_exit(pid: i32) -> String {
 }
 
 /// Undoes a half-done create: kills and reaps init, removes the directory.
-struct Cleanup<'a> {
+struct Cleanup {
     /// `ROOT/ID` and the id.
     dir: Option<(PathBuf, String)>,
     child: Option<i32>,
-    cgroup: Option<&'a Cgroup>,
+    /// The cgroup runwasm made, and the container's id.
+    cgroup: Option<(CgroupPlace, String)>,
 }
 
-impl Cleanup<'_> {
+impl Cleanup {
     fn disarm(&mut self) {
         self.child = None;
         self.dir = None;
@@ -385,7 +412,7 @@ impl Cleanup<'_> {
     }
 }
 
-impl Drop for Cleanup<'_> {
+impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some(pid) = self.child.take() {
             // SAFETY: signalling and reaping our own child.
@@ -394,8 +421,8 @@ impl Drop for Cleanup<'_> {
                 libc::waitpid(pid, std::ptr::null_mut(), 0);
             }
         }
-        if let Some(cg) = self.cgroup.take() {
-            if let Err(e) = cg.remove() {
+        if let Some((place, id)) = self.cgroup.take() {
+            if let Err(e) = place.remove(&id) {
                 tracing::warn!("cleanup after failed create: {e}");
             }
         }
