@@ -101,6 +101,59 @@ fn absolute_cgroups_path_is_used_as_is() {
     assert_cgroup_gone(&path, "delete --force of a container in /rwtest/ID");
 }
 
+/// runwasm places init in a v1 cgroup itself (not through libcgroups'
+/// manager): a path whose parents do not exist yet is made in every
+/// hierarchy, the new cpuset levels get their parent's cpus and mems (or no
+/// task could join), init is in each, and the limits land in the same
+/// directories.
+#[test]
+fn nested_new_cgroups_path_is_made_in_every_hierarchy() {
+    let Some(env) = CgEnv::new("cg_nested") else {
+        return;
+    };
+    let id = env.id("a");
+    let top = format!("rwtest-{id}");
+    let path = format!("/{top}/mid/{id}");
+    env.cgroup(&top);
+    env.cgroup(&format!("{top}/mid"));
+    env.cgroup(&path);
+    let b = with_resources(
+        with_cgroups_path(env.bundle("sleep").args(&["/app.wasm", "30"]), &path),
+        json!({ "pids": { "limit": 77 } }),
+    );
+    let c = start_detached(&env, &id, &b, Some("sleeping"));
+    let pid = c.pid();
+    assert_cgroup_everywhere(&path, "a new nested cgroupsPath");
+    for ctrl in CONTROLLERS {
+        if !cg_dir(ctrl, "").is_dir() {
+            continue;
+        }
+        assert_eq!(
+            cgroup_of(pid, ctrl).as_deref(),
+            Some(path.as_str()),
+            "init's {ctrl} cgroup; all: {:?}",
+            proc_cgroups(pid)
+        );
+    }
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let root = read_cg("cpuset", "", file);
+        assert!(!root.is_empty(), "the root cpuset has no {file}");
+        for level in [top.clone(), format!("{top}/mid"), path.clone()] {
+            assert_eq!(
+                read_cg("cpuset", &level, file),
+                root,
+                "cpuset/{level}/{file}"
+            );
+        }
+    }
+    assert_eq!(read_cg("pids", &path, "pids.max"), "77");
+    env.run(&["delete", "--force", &id]).assert_ok();
+    assert_cgroup_gone(
+        &path,
+        "delete --force of a container in a nested cgroupsPath",
+    );
+}
+
 #[test]
 fn relative_cgroups_path_ends_the_init_cgroup_path() {
     let Some(env) = CgEnv::new("cg_rel") else {

@@ -128,36 +128,36 @@ impl CgroupPlace {
         Ok(())
     }
 
-    /// Creates the cgroup and moves `pid` into it, on a v1 or hybrid host
+    /// Whether [`join_v1`](Self::join_v1) can place a process here: a
+    /// cgroupfs path on a v1 or hybrid host. Elsewhere (v2, systemd) the
+    /// manager does it.
+    pub fn joins_itself(&self) -> bool {
+        !self.systemd && is_v1_host()
+    }
+
+    /// Creates the cgroup and moves `pid` into it on a v1 or hybrid host,
     /// without libcgroups' manager (whose making reads the mount table and
     /// our cgroups a dozen times): what its `add_task` does, in every
-    /// hierarchy it would use. None where the manager must do it (v2,
-    /// systemd).
-    pub fn join_v1(&self, pid: i32) -> Option<Result<()>> {
-        if self.systemd || !is_v1_host() {
-            return None;
-        }
+    /// hierarchy it would use.
+    pub fn join_v1(&self, pid: i32) -> Result<()> {
         let rel = self.path.strip_prefix("/").unwrap_or(&self.path);
-        let join = || -> Result<()> {
-            for h in v1_hierarchies()? {
-                let dir = h.mount_point.join(rel);
-                let err = |what: &str, e: std::io::Error| {
-                    Error::other(format!(
-                        "cgroup {}: {what} {}: {e}",
-                        self.path.display(),
-                        dir.display()
-                    ))
-                };
-                std::fs::create_dir_all(&dir).map_err(|e| err("create", e))?;
-                if h.cpuset {
-                    fill_cpuset(&h.mount_point, rel).map_err(|e| err("cpuset of", e))?;
-                }
-                std::fs::write(dir.join("cgroup.procs"), pid.to_string())
-                    .map_err(|e| err("add init to", e))?;
+        for h in v1_hierarchies()? {
+            let dir = h.mount_point.join(rel);
+            let err = |what: &str, e: std::io::Error| {
+                Error::other(format!(
+                    "cgroup {}: {what} {}: {e}",
+                    self.path.display(),
+                    dir.display()
+                ))
+            };
+            std::fs::create_dir_all(&dir).map_err(|e| err("create", e))?;
+            if h.cpuset {
+                fill_cpuset(&h.mount_point, rel).map_err(|e| err("cpuset of", e))?;
             }
-            Ok(())
-        };
-        Some(join())
+            std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+                .map_err(|e| err("add init to", e))?;
+        }
+        Ok(())
     }
 
     /// runwasm's default cgroup for `id` (`/runwasm/ID`), if it exists:
@@ -238,48 +238,74 @@ struct V1Hierarchy {
     cpuset: bool,
 }
 
-/// The v1 hierarchies that carry one of those controllers, from one read of
-/// our mount table: for each controller the first cgroup mount that lists
-/// it (as libcgroups looks them up), each hierarchy once.
+/// The names a v1 controller's mount point may end with, as libcgroups
+/// finds a controller's hierarchy (by the mount point's last component,
+/// not by the mount options).
+fn v1_mount_names(controller: &str) -> &[&str] {
+    match controller {
+        "net_cls" => &["net_cls,net_prio", "net_prio,net_cls", "net_cls"],
+        "net_prio" => &["net_cls,net_prio", "net_prio,net_cls", "net_prio"],
+        "cpu" => &["cpu,cpuacct", "cpu"],
+        "cpuacct" => &["cpu,cpuacct", "cpuacct"],
+        "cpuset" => &["cpuset"],
+        "devices" => &["devices"],
+        "hugetlb" => &["hugetlb"],
+        "memory" => &["memory"],
+        "pids" => &["pids"],
+        "perf_event" => &["perf_event"],
+        "blkio" => &["blkio"],
+        "freezer" => &["freezer"],
+        _ => &[],
+    }
+}
+
+/// The v1 hierarchies libcgroups' v1 manager places a container in, each
+/// once, from one read of our mount table and of `/proc/self/cgroup`: for
+/// each controller our cgroups list, the first cgroup mount whose mount
+/// point is named after it (libcgroups' own rule, so that the manager,
+/// which applies the limits, lists, freezes and counts, finds the same
+/// directories).
 fn v1_hierarchies() -> Result<Vec<V1Hierarchy>> {
     let table = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
-    let mut found: Vec<(Vec<&str>, V1Hierarchy)> = Vec::new();
-    for line in table.lines() {
-        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - TYPE SOURCE SUPEROPTS
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut r = right.split(' ');
-        if r.next() != Some("cgroup") {
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| Error::io("read /proc/self/cgroup", e))?;
+    let listed: Vec<&str> = own
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .flat_map(|c| c.split(','))
+        .collect();
+    // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - TYPE SOURCE SUPEROPTS
+    let mounts: Vec<PathBuf> = table
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            if right.split(' ').next()? != "cgroup" {
+                return None;
+            }
+            let mount_point = left.split(' ').nth(4)?;
+            Some(PathBuf::from(unescape_mountinfo(mount_point)))
+        })
+        .collect();
+    let mut found: Vec<V1Hierarchy> = Vec::new();
+    for controller in V1_CONTROLLERS {
+        if !listed.contains(controller) {
             continue;
         }
-        let Some(superopts) = r.nth(1) else { continue };
-        let controllers: Vec<&str> = superopts
-            .split(',')
-            .filter(|o| V1_CONTROLLERS.contains(o))
-            .collect();
-        // A controller already seen is served by its first mount.
-        if controllers.is_empty()
-            || controllers
-                .iter()
-                .any(|c| found.iter().any(|(cs, _)| cs.contains(c)))
-        {
-            continue;
-        }
-        let Some(mount_point) = left.split(' ').nth(4) else {
+        let names = v1_mount_names(controller);
+        let Some(mount_point) = mounts.iter().find(|m| names.iter().any(|n| m.ends_with(n))) else {
             continue;
         };
-        let cpuset = controllers.contains(&"cpuset");
-        found.push((
-            controllers,
-            V1Hierarchy {
-                mount_point: PathBuf::from(unescape_mountinfo(mount_point)),
+        let cpuset = *controller == "cpuset";
+        match found.iter_mut().find(|h| &h.mount_point == mount_point) {
+            Some(h) => h.cpuset |= cpuset,
+            None => found.push(V1Hierarchy {
+                mount_point: mount_point.clone(),
                 cpuset,
-            },
-        ));
+            }),
+        }
     }
-    Ok(found.into_iter().map(|(_, h)| h).collect())
+    Ok(found)
 }
 
 /// Mount points of the v1 hierarchies a container is placed in.

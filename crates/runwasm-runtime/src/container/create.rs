@@ -5,7 +5,7 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
-use crate::cgroups::{Cgroup, CgroupPlace};
+use crate::cgroups::CgroupPlace;
 use crate::config::{self, Bundle};
 use crate::init::{self, InitArgs};
 use crate::linux::hooks::{self, HookPhase};
@@ -150,7 +150,6 @@ pub(crate) fn create_with_console(
     drop(pair.child);
     drop(fifo_fd);
     drop(console);
-    let wasm = !matches!(workload, Workload::Native);
     drop(workload);
     let start_time = proc::stat(pid).map(|s| s.start_time).unwrap_or(0);
     let pidfd = proc::open_pidfd(pid, start_time);
@@ -162,50 +161,44 @@ pub(crate) fn create_with_console(
     state.init_start_time = start_time;
     dir.save(&state)?;
     crate::fault_point!("create:after-pid-recorded");
-    // Into its cgroup before any container code runs; on a v1 host without
-    // libcgroups' manager, whose making costs about a millisecond.
+    // Into its cgroup, limits applied, before init does anything for the
+    // container (runc's order). On a v1 host runwasm places init itself
+    // while libcgroups' manager, needed for the limits only, is made on
+    // another thread: making it reads the mount table a dozen times.
     if place_owned {
         guard.cgroup = Some((place.clone(), opts.id.clone()));
     }
-    let mut manager = None;
-    match place.join_v1(pid) {
-        Some(joined) => joined?,
-        None => {
-            let m = place.manager(&opts.id)?;
-            m.add(pid)?;
-            manager = Some(m);
-        }
-    }
-    crate::profile::mark("cgroup joined");
-    crate::fault_point!("create:after-cgroup");
     let resources = bundle
         .spec
         .linux()
         .as_ref()
         .and_then(|l| l.resources().as_ref());
-    let apply_limits = |manager: Option<Cgroup>| -> Result<()> {
-        if let Some(resources) = resources {
-            let cgroup = match manager {
-                Some(m) => m,
-                None => place.manager(&opts.id)?,
+    let manager = if place.joins_itself() {
+        // A thread cannot always be made (not after joining a pid
+        // namespace by path): then one after the other.
+        let (made, joined) = std::thread::scope(|s| {
+            let joiner = std::thread::Builder::new().spawn_scoped(s, || place.join_v1(pid));
+            let made = resources.map(|_| place.manager(&opts.id));
+            let joined = match joiner {
+                Ok(j) => j
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::other("cgroup: placing init failed"))),
+                Err(_) => place.join_v1(pid),
             };
-            crate::profile::mark("cgroup manager");
-            cgroup.apply(resources).map_err(|e| in_config(&bundle, e))?;
-            crate::fault_point!("create:after-resources");
-        }
-        crate::profile::mark("cgroup limits");
-        Ok(())
-    };
-    // A Wasm init is loading the executor meanwhile: its limits go on now,
-    // before it loads and instantiates the module (whose memories they
-    // bound). A native init only makes mounts until it reports ready and
-    // runs nothing of the container's before `start`: its limits go on
-    // while it does, and before `create` returns.
-    let mut deferred = None;
-    if wasm {
-        apply_limits(manager.take())?;
+            (made, joined)
+        });
+        joined?;
+        made.transpose()?
     } else {
-        deferred = Some(manager.take());
+        let m = place.manager(&opts.id)?;
+        m.add(pid)?;
+        Some(m)
+    };
+    crate::profile::mark("cgroup joined");
+    crate::fault_point!("create:after-cgroup");
+    if let (Some(resources), Some(cgroup)) = (resources, &manager) {
+        cgroup.apply(resources).map_err(|e| in_config(&bundle, e))?;
+        crate::fault_point!("create:after-resources");
     }
     if namespaces.new_user() {
         // Limits that init could no longer raise inside its user namespace.
@@ -214,13 +207,11 @@ pub(crate) fn create_with_console(
         security::set_oom_score_adj_to(pid, process)?;
         namespaces.write_id_maps(pid)?;
     }
+    crate::profile::mark("cgroup limits");
     let hook_state = state.hook_json(Status::Creating);
     sync::send_go(&pair.parent, &hook_state);
     crate::profile::mark("go sent");
     crate::fault_point!("create:after-go");
-    if let Some(manager) = deferred {
-        apply_limits(manager)?;
-    }
 
     loop {
         match sync::receive(&pair.parent)? {
