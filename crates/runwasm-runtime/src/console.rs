@@ -11,6 +11,34 @@ use std::path::PathBuf;
 
 use crate::{Error, Result};
 
+/// Where a process's terminal master goes.
+pub enum Route {
+    /// No terminal.
+    None,
+    /// To this `--console-socket` connection.
+    Socket(OwnedFd),
+    /// To runwasm itself, which relays it (`run`/`exec` in the foreground).
+    Relay,
+}
+
+/// runc's rules, and words, for `process.terminal` and `--console-socket`
+/// (`create`, `run`, `exec`): a terminal needs a console socket unless the
+/// caller stays to relay it (`can_relay`), and a console socket needs a
+/// terminal.
+pub fn route(terminal: bool, socket: Option<&std::path::Path>, can_relay: bool) -> Result<Route> {
+    match (terminal, socket) {
+        (true, Some(path)) => Ok(Route::Socket(OwnedFd::from(crate::sendfd::connect(path)?))),
+        (true, None) if can_relay => Ok(Route::Relay),
+        (true, None) => Err(Error::other(
+            "cannot allocate tty if runwasm will detach without setting console socket",
+        )),
+        (false, Some(_)) => Err(Error::other(
+            "cannot use console socket if runwasm will not detach or allocate tty",
+        )),
+        (false, None) => Ok(Route::None),
+    }
+}
+
 pub struct Pty {
     pub master: OwnedFd,
     pub slave: OwnedFd,

@@ -62,22 +62,13 @@ pub(crate) fn create_with_console(
     let bundle = config::load(&opts.bundle)?;
     crate::profile::mark("config loaded");
     let terminal = bundle.process().terminal() == Some(true);
-    // runc's rules and words.
-    let console = match (terminal, &opts.console_socket, console) {
-        (true, _, Some(fd)) => Some(fd),
-        (true, Some(path), None) => Some(OwnedFd::from(crate::sendfd::connect(path)?)),
-        (true, None, None) => {
-            return Err(Error::other(
-                "cannot allocate tty if runwasm will detach without setting console socket",
-            ))
-        }
-        (false, Some(_), _) => {
-            return Err(Error::other(
-                "cannot use console socket if runwasm will not detach or allocate tty",
-            ))
-        }
-        (false, None, _) => None,
-    };
+    // `run` relays the terminal itself when it has no console socket.
+    let console =
+        match crate::console::route(terminal, opts.console_socket.as_deref(), console.is_some())? {
+            crate::console::Route::Socket(fd) => Some(fd),
+            crate::console::Route::Relay => console,
+            crate::console::Route::None => None,
+        };
     // Checked by `config::load` (as were the hardening settings).
     let namespaces = Namespaces::from_spec(&bundle.spec)?;
     if !namespaces.has(libc::CLONE_NEWNS) {

@@ -156,24 +156,15 @@ pub fn exec(store: &StateStore, opts: &ExecOptions) -> Result<i32> {
     // The terminal: to the console socket, or relayed by us in the
     // foreground; runc's rules.
     let tty = process.terminal() == Some(true);
-    let (console_sock, relay_end) = match (tty, &opts.console_socket, opts.detach) {
-        (true, Some(p), _) => (Some(OwnedFd::from(crate::sendfd::connect(p)?)), None),
-        (true, None, false) => {
+    let route = crate::console::route(tty, opts.console_socket.as_deref(), !opts.detach)?;
+    let (console_sock, relay_end) = match route {
+        crate::console::Route::Socket(fd) => (Some(fd), None),
+        crate::console::Route::Relay => {
             let (ours, theirs) = std::os::unix::net::UnixStream::pair()
                 .map_err(|e| Error::io("socketpair for the console", e))?;
             (Some(OwnedFd::from(theirs)), Some(ours))
         }
-        (true, None, true) => {
-            return Err(Error::other(
-                "cannot allocate tty if runwasm will detach without setting console socket",
-            ))
-        }
-        (false, Some(_), _) => {
-            return Err(Error::other(
-                "cannot use console socket if runwasm will not detach or allocate tty",
-            ))
-        }
-        (false, None, _) => (None, None),
+        crate::console::Route::None => (None, None),
     };
 
     let min_fd = 3 + opts.preserve_fds;
