@@ -81,12 +81,6 @@ impl CgroupPlace {
                         p
                     )));
                 }
-                if !systemd && p.components().any(|c| c == std::path::Component::ParentDir) {
-                    return Err(Error::Config(format!(
-                        "linux.cgroupsPath: {:?} must not contain \"..\"",
-                        p
-                    )));
-                }
                 p
             }
             None if systemd => PathBuf::from(format!("system.slice:runwasm:{id}")),
@@ -109,19 +103,12 @@ impl CgroupPlace {
         if self.systemd || !is_v1_host() {
             return self.manager(id)?.remove();
         }
-        let rel = self.path.strip_prefix("/").unwrap_or(&self.path);
+        let rel = self.rel();
         if rel.as_os_str().is_empty() {
             return Ok(());
         }
-        let mut done: Vec<PathBuf> = Vec::new();
-        for mount in v1_controller_mounts()? {
-            let dir = mount.join(rel);
-            let real = std::fs::canonicalize(&mount).unwrap_or(mount).join(rel);
-            if done.contains(&real) {
-                continue;
-            }
-            done.push(real);
-            remove_v1_dir(&dir).map_err(|e| {
+        for h in v1_hierarchies()? {
+            remove_v1_dir(&h.mount_point.join(rel)).map_err(|e| {
                 Error::other(format!("cgroup {}: remove: {e}", self.path.display()))
             })?;
         }
@@ -140,7 +127,7 @@ impl CgroupPlace {
     /// our cgroups a dozen times): what its `add_task` does, in every
     /// hierarchy it would use.
     pub fn join_v1(&self, pid: i32) -> Result<()> {
-        let rel = self.path.strip_prefix("/").unwrap_or(&self.path);
+        let rel = self.rel();
         for h in v1_hierarchies()? {
             let dir = h.mount_point.join(rel);
             let err = |what: &str, e: std::io::Error| {
@@ -179,7 +166,7 @@ impl CgroupPlace {
         if self.systemd {
             return None;
         }
-        let rel = self.path.strip_prefix("/").unwrap_or(&self.path);
+        let rel = self.rel();
         let root = Path::new("/sys/fs/cgroup");
         if let Ok(s) = std::fs::read_to_string(root.join("freezer").join(rel).join("freezer.state"))
         {
@@ -191,6 +178,11 @@ impl CgroupPlace {
             }
         }
         None
+    }
+
+    /// The path below each hierarchy's root.
+    fn rel(&self) -> &Path {
+        self.path.strip_prefix("/").unwrap_or(&self.path)
     }
 
     /// A manager for this cgroup (nothing is created until `add`).
@@ -306,14 +298,6 @@ fn v1_hierarchies() -> Result<Vec<V1Hierarchy>> {
         }
     }
     Ok(found)
-}
-
-/// Mount points of the v1 hierarchies a container is placed in.
-fn v1_controller_mounts() -> Result<Vec<PathBuf>> {
-    Ok(v1_hierarchies()?
-        .into_iter()
-        .map(|h| h.mount_point)
-        .collect())
 }
 
 /// A new cpuset cgroup starts with empty `cpuset.cpus` and `cpuset.mems`,
@@ -505,7 +489,11 @@ mod tests {
             eprintln!("SKIPPED: /sys/fs/cgroup is not a v1 or hybrid layout here");
             return;
         }
-        let mounts = v1_controller_mounts().unwrap();
+        let mounts: Vec<PathBuf> = v1_hierarchies()
+            .unwrap()
+            .into_iter()
+            .map(|h| h.mount_point)
+            .collect();
         assert!(!mounts.is_empty());
         for m in &mounts {
             assert!(m.join("cgroup.procs").exists(), "{}", m.display());
