@@ -8,7 +8,21 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{path_str, TestEnv};
+use common::{path_str, Bundle, Rw, TestEnv};
+
+/// `runwasm --aot POLICY --aot-cache CACHE run --bundle B ID`.
+fn aot_run<'a>(env: &'a TestEnv, cache: &Path, policy: &str, b: &Bundle, id: &str) -> Rw<'a> {
+    env.rw(&[
+        "--aot",
+        policy,
+        "--aot-cache",
+        path_str(cache),
+        "run",
+        "--bundle",
+        path_str(&b.dir),
+        id,
+    ])
+}
 
 /// Runs `module` with `args` under the AOT policy, returning (code, stdout).
 fn run_with(
@@ -23,18 +37,7 @@ fn run_with(
     full.extend_from_slice(args);
     let b = env.bundle(module).args(&full);
     let id = env.id(tag);
-    let out = env
-        .rw(&[
-            "--aot",
-            policy,
-            "--aot-cache",
-            path_str(cache),
-            "run",
-            "--bundle",
-            path_str(&b.dir),
-            id.as_str(),
-        ])
-        .run();
+    let out = aot_run(env, cache, policy, &b, &id).run();
     (out.code(), out.stdout.clone(), out.stderr.clone())
 }
 
@@ -114,17 +117,7 @@ fn concurrent_first_runs_compile_once() {
         .map(|i| {
             let b = env.bundle("hello");
             let id = env.id(&format!("c{i}"));
-            env.rw(&[
-                "--aot",
-                "always",
-                "--aot-cache",
-                path_str(&cache),
-                "run",
-                "--bundle",
-                path_str(&b.dir),
-                id.as_str(),
-            ])
-            .spawn()
+            aot_run(&env, &cache, "always", &b, &id).spawn()
         })
         .collect();
     for mut h in handles {
@@ -238,18 +231,7 @@ fn a_cold_compile_works_in_a_container_with_capabilities() {
     let b = b.edit(|c| *c = spec);
     for tag in ["cold", "warm"] {
         let id = env.id(tag);
-        let out = env
-            .rw(&[
-                "--aot",
-                "always",
-                "--aot-cache",
-                path_str(&cache),
-                "run",
-                "--bundle",
-                path_str(&b.dir),
-                id.as_str(),
-            ])
-            .run();
+        let out = aot_run(&env, &cache, "always", &b, &id).run();
         assert_eq!(out.code(), 5, "{tag} run:\n{out}");
         assert_eq!(entries(&cache).len(), 1, "{tag} run:\n{out}");
         env.assert_nothing_left(&id, &[]);

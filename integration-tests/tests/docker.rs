@@ -309,15 +309,8 @@ fn docker_detached_logs_stats_pause_stop_rm() {
 
     // docker stop: SIGTERM ends a spinning module at once (no 10 s grace
     // period, no SIGKILL): status 143.
-    let stop = t.docker(&["stop", &id]);
-    stop.assert_ok();
-    assert!(
-        stop.elapsed < Duration::from_secs(2),
-        "docker stop took {:?} (the module ignored SIGTERM?)\n{stop}",
-        stop.elapsed
-    );
+    t.stop_quickly(&id, "a spinning module");
     let st = &t.inspect(&id)["State"];
-    assert_eq!(st["ExitCode"], 143, "{st}");
     assert_eq!(st["OOMKilled"], false, "{st}");
     t.docker(&["rm", &id]).assert_ok();
     t.assert_gone(&id);
@@ -340,14 +333,7 @@ fn docker_detached_logs_stats_pause_stop_rm() {
         .docker(&["logs", &id])
         .stdout
         .contains("sleeping")));
-    let stop = t.docker(&["stop", &id]);
-    stop.assert_ok();
-    assert!(
-        stop.elapsed < Duration::from_secs(2),
-        "docker stop took {:?}",
-        stop.elapsed
-    );
-    assert_eq!(t.inspect(&id)["State"]["ExitCode"], 143);
+    t.stop_quickly(&id, "a sleeping module");
     // rm -f of a running container (docker kill path) as well.
     let run = t.docker(&[
         "run",
@@ -581,14 +567,7 @@ fn docker_wasm_http_server_through_a_published_port() {
         logs()
     );
 
-    let stop = t.docker(&["stop", &id]);
-    stop.assert_ok();
-    assert!(
-        stop.elapsed < Duration::from_secs(2),
-        "docker stop of the serving module took {:?}\n{stop}",
-        stop.elapsed
-    );
-    assert_eq!(t.inspect(&id)["State"]["ExitCode"], 143);
+    t.stop_quickly(&id, "the serving module");
     t.docker(&["rm", &id]).assert_ok();
     t.assert_gone(&id);
     assert!(
@@ -767,6 +746,21 @@ impl Dk {
             self.dockerd.log_tail()
         );
         (out, id)
+    }
+
+    /// `docker stop ID`: SIGTERM ends the module at once (no 10 s grace
+    /// period, no SIGKILL), within 2 s, with status 143.
+    #[track_caller]
+    fn stop_quickly(&self, id: &str, what: &str) {
+        let stop = self.docker(&["stop", id]);
+        stop.assert_ok();
+        assert!(
+            stop.elapsed < Duration::from_secs(2),
+            "docker stop of {what} took {:?} (the module ignored SIGTERM?)\n{stop}",
+            stop.elapsed
+        );
+        let st = &self.inspect(id)["State"];
+        assert_eq!(st["ExitCode"], 143, "{what}: {st}");
     }
 
     fn inspect(&self, id: &str) -> Value {

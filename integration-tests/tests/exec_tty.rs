@@ -1334,13 +1334,7 @@ fn reap_orphans_in(init: i32) -> Vec<(i32, String, Wait)> {
 fn zombie_children_in(ns: &str) -> Vec<i32> {
     let me = std::process::id() as i32;
     let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
+    for pid in all_pids() {
         if proc_state(pid) == Some('Z')
             && proc_stat_ids(pid).map(|i| i.0) == Some(me)
             && fs::read_link(format!("/proc/{pid}/ns/pid")).ok() == Some(PathBuf::from(ns))
@@ -1378,13 +1372,7 @@ fn proc_report(pids: &[i32]) -> String {
 /// Every live process descending from `root`.
 fn descendants(root: i32) -> Vec<i32> {
     let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
+    for pid in all_pids() {
         let mut p = pid;
         for _ in 0..64 {
             match proc_stat_ids(p) {

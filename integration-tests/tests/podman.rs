@@ -291,13 +291,7 @@ fn podman_wasm_stop_is_fast() {
             p.wait_logs(&c.name, marker, Duration::from_secs(5)),
             "{what}: no {marker:?} in the logs"
         );
-        let out = p.podman_s(&format!("stop {}", c.name));
-        out.assert_code(0);
-        assert!(
-            out.elapsed < STOP_LIMIT,
-            "podman stop of the {what} module took {:?} (limit {STOP_LIMIT:?}): SIGTERM did not end it",
-            out.elapsed
-        );
+        p.stop_quickly(&c.name, &format!("the {what} module"));
         assert_eq!(p.inspect(&c.name, "{{.State.Status}}"), "exited");
         assert_eq!(
             p.inspect(&c.name, "{{.State.ExitCode}}"),
@@ -367,13 +361,7 @@ fn podman_wasm_pause_unpause() {
         wait_until(Duration::from_secs(3), || cpu_ticks(pid) > t1),
         "the module did not run again after unpause"
     );
-    let out = p.podman_s(&format!("stop {}", c.name));
-    out.assert_code(0);
-    assert!(
-        out.elapsed < STOP_LIMIT,
-        "stop after unpause took {:?}",
-        out.elapsed
-    );
+    p.stop_quickly(&c.name, "the module after unpause");
 }
 
 #[test]
@@ -566,8 +554,7 @@ fn podman_wasm_exec() {
     );
     // The container's own module is untouched by all that.
     assert_eq!(p.inspect(&c.name, "{{.State.Status}}"), "running");
-    let out = p.podman_s(&format!("stop {}", c.name));
-    assert!(out.elapsed < STOP_LIMIT, "stop took {:?}", out.elapsed);
+    p.stop_quickly(&c.name, "the module after the execs");
 }
 
 /// runc's exec of a missing program fails with "no such file or
@@ -789,13 +776,7 @@ fn podman_wasm_http_server_through_a_published_port() {
         p.podman_s(&format!("logs {}", c.name))
     );
 
-    let stop = p.podman_s(&format!("stop {}", c.name));
-    stop.assert_code(0);
-    assert!(
-        stop.elapsed < STOP_LIMIT,
-        "podman stop of the serving module took {:?}",
-        stop.elapsed
-    );
+    p.stop_quickly(&c.name, "the serving module");
     assert_eq!(p.inspect(&c.name, "{{.State.ExitCode}}"), "143");
     p.podman_s(&format!("rm {}", c.name)).assert_code(0);
     assert_gone(p, &cap.id, Some(&cap));
@@ -940,9 +921,7 @@ fn podman_native_busybox() {
     p.podman_s(&format!("unpause {}", c.name)).assert_code(0);
     assert_eq!(p.inspect(&c.name, "{{.State.Status}}"), "running");
 
-    let out = p.podman_s(&format!("stop {}", c.name));
-    out.assert_code(0);
-    assert!(out.elapsed < STOP_LIMIT, "stop took {:?}", out.elapsed);
+    p.stop_quickly(&c.name, "the paused and resumed module");
     assert_eq!(p.inspect(&c.name, "{{.State.ExitCode}}"), "0");
     assert!(p
         .podman_s(&format!("logs {}", c.name))
@@ -1167,6 +1146,19 @@ impl Podman {
         let mut c = self.cmd("podman");
         c.args(args);
         run_cmd(&mut c, None, Duration::from_secs(60)).with_label(&format!("podman {}", join(args)))
+    }
+
+    /// `podman stop NAME`: it must succeed within [`STOP_LIMIT`] (SIGTERM
+    /// ends a module at once; no grace period, no SIGKILL).
+    #[track_caller]
+    fn stop_quickly(&self, name: &str, what: &str) {
+        let out = self.podman_s(&format!("stop {name}"));
+        out.assert_code(0);
+        assert!(
+            out.elapsed < STOP_LIMIT,
+            "podman stop of {what} took {:?} (limit {STOP_LIMIT:?}): SIGTERM did not end it",
+            out.elapsed
+        );
     }
 
     /// `podman` with the whitespace-separated words of `cmdline` (for

@@ -99,7 +99,7 @@ impl Drop for CgEnv {
         let me = std::process::id() as i32;
         let paths = std::mem::take(&mut *self.paths.lock().unwrap_or_else(|e| e.into_inner()));
         for p in paths.iter().rev() {
-            for h in hierarchy_dirs() {
+            for h in cgroup_hierarchies() {
                 let d = h.join(p);
                 if !d.is_dir() {
                     continue;
@@ -124,21 +124,6 @@ impl Drop for CgEnv {
             }
         }
     }
-}
-
-/// Every hierarchy mounted under `/sys/fs/cgroup` (v1 controllers, named
-/// hierarchies, the unified v2 one).
-pub fn hierarchy_dirs() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(CG_ROOT)
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 /// `/sys/fs/cgroup/CONTROLLER/PATH`.
@@ -186,7 +171,7 @@ pub fn cg_procs(controller: &str, path: &str) -> Vec<i32> {
 
 /// The hierarchies in which the directory `PATH` exists.
 pub fn cgroup_dirs_left(path: &str) -> Vec<PathBuf> {
-    hierarchy_dirs()
+    cgroup_hierarchies()
         .into_iter()
         .map(|h| h.join(path.trim_start_matches('/')))
         .filter(|d| d.exists())

@@ -602,22 +602,8 @@ pub fn unmount_under(dir: &Path) {
 pub fn pids_with_cmdline(needles: &[&str]) -> Vec<(i32, String)> {
     let me = std::process::id() as i32;
     let mut found = Vec::new();
-    let Ok(rd) = fs::read_dir("/proc") else {
-        return found;
-    };
-    for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].trim_start().chars().next())
-            .is_none_or(|s| s == 'Z' || s == 'X')
-        {
+    for pid in crate::common::all_pids() {
+        if pid == me || !crate::common::pid_alive(pid) {
             continue;
         }
         let cmdline = fs::read(format!("/proc/{pid}/cmdline"))

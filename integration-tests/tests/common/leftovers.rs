@@ -22,7 +22,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{pid_alive, proc_fds, wait_until, TestEnv};
+use super::{all_pids, pid_alive, proc_fds, wait_until, TestEnv};
 
 /// Where the cgroup hierarchies are mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -176,13 +176,7 @@ impl TestEnv {
         dir_inodes(self.tmp(), 3, &mut ours);
         let inode_of = |p: String| fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
         let mut found = Vec::new();
-        let Ok(rd) = fs::read_dir("/proc") else {
-            return found;
-        };
-        for e in rd.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-                continue;
-            };
+        for pid in all_pids() {
             if pid == me || !pid_alive(pid) {
                 continue;
             }

@@ -163,6 +163,17 @@ pub fn pid_alive(pid: i32) -> bool {
     matches!(proc_state(pid), Some(s) if s != 'Z' && s != 'X' && s != 'x')
 }
 
+/// Every process id in `/proc` (alive, zombie or dying).
+pub fn all_pids() -> Vec<i32> {
+    fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Waits up to `timeout` for `pid` to stop being alive; true if it did.
 pub fn wait_pid_exit(pid: i32, timeout: Duration) -> bool {
     wait_until(timeout, || !pid_alive(pid))
@@ -271,13 +282,7 @@ pub fn ns_pids(pid: i32) -> Vec<i32> {
 pub fn runwasm_processes_mentioning(bin: &Path, needle: &str) -> Vec<(i32, String)> {
     let bin = fs::canonicalize(bin).unwrap_or_else(|_| bin.to_path_buf());
     let mut found = Vec::new();
-    let Ok(rd) = fs::read_dir("/proc") else {
-        return found;
-    };
-    for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
+    for pid in all_pids() {
         if !pid_alive(pid) {
             continue;
         }

@@ -154,22 +154,54 @@ fn user_groups_and_umask() {
 /// The five `Cap*:` lines of the container's `/proc/self/status` for
 /// `caps` (bounding, effective, inheritable, permitted, ambient) and `user`.
 fn cap_lines(env: &TestEnv, tag: &str, user: Value, caps: [&[&str]; 5]) -> Vec<String> {
-    let b = sh(env, "grep ^Cap /proc/self/status").edit(|c| {
-        c["process"]["user"] = user;
-        c["process"]["capabilities"] = json!({
-            "bounding": caps[0],
-            "effective": caps[1],
-            "inheritable": caps[2],
-            "permitted": caps[3],
-            "ambient": caps[4],
-        });
+    let b = sh(env, "grep ^Cap /proc/self/status").edit(|c| set_user_caps(c, user, caps));
+    status_cap_lines(&run_ok(env, tag, &b).stdout)
+}
+
+/// Sets `process.user` and the five capability sets (bounding, effective,
+/// inheritable, permitted, ambient).
+fn set_user_caps(c: &mut Value, user: Value, caps: [&[&str]; 5]) {
+    c["process"]["user"] = user;
+    c["process"]["capabilities"] = json!({
+        "bounding": caps[0],
+        "effective": caps[1],
+        "inheritable": caps[2],
+        "permitted": caps[3],
+        "ambient": caps[4],
     });
-    let out = run_ok(env, tag, &b);
-    out.stdout
+}
+
+/// The `Cap*:` lines of a `/proc/PID/status` text, spaces normalized.
+fn status_cap_lines(status: &str) -> Vec<String> {
+    status
         .lines()
+        .filter(|l| l.starts_with("Cap"))
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect()
 }
+
+/// uid 1000 with five different sets, and what an exec makes of them:
+/// only the ambient set stays permitted and effective; inheritable and
+/// bounding stay as configured.
+const USER_CAPS: [&[&str]; 5] = [
+    &[
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_RAW",
+    ],
+    &["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+    &["CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+    &["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+    &["CAP_NET_BIND_SERVICE"],
+];
+const USER_CAP_LINES: [&str; 5] = [
+    "CapInh: 0000000000002400",
+    "CapPrm: 0000000000000400",
+    "CapEff: 0000000000000400",
+    "CapBnd: 0000000000002421",
+    "CapAmb: 0000000000000400",
+];
 
 #[test]
 fn capability_sets_are_applied() {
@@ -198,60 +230,21 @@ fn capability_sets_are_applied() {
     );
     // As uid 1000, exec keeps only the ambient set in permitted/effective;
     // inheritable and bounding stay as configured.
-    let got = cap_lines(
-        &env,
-        "user",
-        json!({ "uid": 1000, "gid": 1000 }),
-        [
-            &[
-                "CAP_CHOWN",
-                "CAP_KILL",
-                "CAP_NET_BIND_SERVICE",
-                "CAP_NET_RAW",
-            ],
-            &["CAP_KILL", "CAP_NET_BIND_SERVICE"],
-            &["CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
-            &["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
-            &["CAP_NET_BIND_SERVICE"],
-        ],
-    );
-    assert_eq!(
-        got,
-        [
-            "CapInh: 0000000000002400",
-            "CapPrm: 0000000000000400",
-            "CapEff: 0000000000000400",
-            "CapBnd: 0000000000002421",
-            "CapAmb: 0000000000000400",
-        ],
-        "uid 1000 with five different sets"
-    );
+    let got = cap_lines(&env, "user", json!({ "uid": 1000, "gid": 1000 }), USER_CAPS);
+    assert_eq!(got, USER_CAP_LINES, "uid 1000 with five different sets");
 }
 
 /// The `Cap*:` lines of a running Wasm container's init (it runs the
 /// module itself, with no `execve`) for `caps` and `user`.
 fn wasm_cap_lines(env: &TestEnv, tag: &str, user: Value, caps: [&[&str]; 5]) -> Vec<String> {
-    let b = wasm(env, "sleep", &["30"]).edit(|c| {
-        c["process"]["user"] = user;
-        c["process"]["capabilities"] = json!({
-            "bounding": caps[0],
-            "effective": caps[1],
-            "inheritable": caps[2],
-            "permitted": caps[3],
-            "ambient": caps[4],
-        });
-    });
+    let b = wasm(env, "sleep", &["30"]).edit(|c| set_user_caps(c, user, caps));
     let id = env.id(tag);
     let created = env.create(&id, &b);
     env.start(&id);
     let pid = read_pid_file(&created.pid_file);
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let _ = env.rw(&["delete", "--force", id.as_str()]).try_run();
-    status
-        .lines()
-        .filter(|l| l.starts_with("Cap"))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
+    status_cap_lines(&status)
 }
 
 /// A Wasm module gets the capabilities a native program would have after
@@ -280,32 +273,9 @@ fn a_wasm_module_gets_the_capabilities_of_an_exec() {
         ],
         "root, effective [CAP_CHOWN] only: exec would make it the whole bounding set"
     );
-    let got = wasm_cap_lines(
-        &env,
-        "user",
-        json!({ "uid": 1000, "gid": 1000 }),
-        [
-            &[
-                "CAP_CHOWN",
-                "CAP_KILL",
-                "CAP_NET_BIND_SERVICE",
-                "CAP_NET_RAW",
-            ],
-            &["CAP_KILL", "CAP_NET_BIND_SERVICE"],
-            &["CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
-            &["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
-            &["CAP_NET_BIND_SERVICE"],
-        ],
-    );
+    let got = wasm_cap_lines(&env, "user", json!({ "uid": 1000, "gid": 1000 }), USER_CAPS);
     assert_eq!(
-        got,
-        [
-            "CapInh: 0000000000002400",
-            "CapPrm: 0000000000000400",
-            "CapEff: 0000000000000400",
-            "CapBnd: 0000000000002421",
-            "CapAmb: 0000000000000400",
-        ],
+        got, USER_CAP_LINES,
         "uid 1000: CAP_KILL is effective and permitted in config.json, but an exec would drop it"
     );
     // runc's default spec lists ambient capabilities without inheritable
